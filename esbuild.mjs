@@ -15,6 +15,8 @@ const bundles = [
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { platform: 'browser', format: 'iife', target: 'es2022', bundle: true, sourcemap: !production, minify: production, logLevel: 'info',
     entryPoints: ['src/webview/main.ts'], outfile: 'dist/webview.js' },
+  { platform: 'browser', format: 'iife', target: 'es2022', bundle: true, sourcemap: !production, minify: production, logLevel: 'info',
+    entryPoints: ['src/webview/inspector/main.ts'], outfile: 'dist/inspector.js' },
   { ...node, entryPoints: ['test/integration/index.ts'], outfile: 'out/test/integration/index.js', external: ['vscode', 'mocha'] },
 ].filter((b) => existsSync(b.entryPoints[0]));
 

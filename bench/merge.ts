@@ -1,0 +1,233 @@
+// Merge benchmark: 8 models + base of N float32 parameters (default 50M: 1.8 GB of inputs, generated once into
+// bench/data/), page cache warm. Each case runs in its own child process (so its peak RSS is its own) and is timed
+// inside the child around the work itself (not Node/tsx start-up). The I/O floor — read every input once, write
+// one output of the model's size — is measured in the same run for comparison.
+//
+//   npm run bench                    # 50M parameters per model
+//   npm run bench -- --params 5e6    # a quick run
+//   npm run bench -- --cases ta,ta_awd --repeat 3
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readSync, closeSync, writeSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadMergeConfig } from '../src/core/config/load';
+import { planMerge, planSimilarity } from '../src/core/merge/plan';
+import { runMerge } from '../src/core/merge/execute';
+import { analyzeSimilarity } from '../src/core/analysis/analyze';
+
+const K = 8;
+const DATA = join(__dirname, 'data');
+
+interface CaseResult {
+  seconds: number;
+  peakRssBytes: number;
+  note?: string;
+}
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Tensor sizes summing to `params`: a realistic mix of large matrices and small vectors. */
+function tensorSizes(params: number): number[] {
+  const sizes: number[] = [];
+  let left = params;
+  const pattern = [4_194_304, 1_048_576, 4096, 2_359_296, 1024, 589_824];
+  for (let i = 0; left > 0; i++) {
+    const s = Math.min(left, pattern[i % pattern.length]!);
+    sizes.push(s);
+    left -= s;
+  }
+  return sizes;
+}
+
+/** Writes one safetensors file of float32 tensors, values from `fill(tensorIndex, buffer)`. */
+function writeModel(file: string, sizes: number[], fill: (t: number, out: Float32Array) => void): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  sizes.forEach((n, t) => {
+    header[`layers.${t}.weight`] = { dtype: 'F32', shape: [n], data_offsets: [offset, offset + n * 4] };
+    offset += n * 4;
+  });
+  const text = Buffer.from(JSON.stringify(header));
+  const padded = Buffer.concat([text, Buffer.alloc((8 - (text.length % 8)) % 8, 0x20)]);
+  const fd = openSync(file, 'w');
+  try {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(padded.length));
+    writeSync(fd, len);
+    writeSync(fd, padded);
+    for (const [t, n] of sizes.entries()) {
+      const values = new Float32Array(n);
+      fill(t, values);
+      writeSync(fd, new Uint8Array(values.buffer));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** xorshift32 → roughly normal values (sum of 4 uniforms), fast enough for 450M numbers. */
+function noise(seed: number, scale: number, out: Float32Array, add?: Float32Array): void {
+  let x = seed | 1;
+  for (let e = 0; e < out.length; e++) {
+    let s = 0;
+    for (let j = 0; j < 4; j++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      s += (x >>> 0) / 4294967296;
+    }
+    out[e] = (add ? add[e]! : 0) + scale * (s - 2);
+  }
+}
+
+function generate(params: number): string {
+  const dir = join(DATA, `p${params}`);
+  const done = join(dir, 'complete');
+  if (existsSync(done)) return dir;
+  mkdirSync(dir, { recursive: true });
+  const sizes = tensorSizes(params);
+  console.error(`generating ${K} models + base of ${params} float32 parameters into ${dir} …`);
+  writeModel(join(dir, 'base.safetensors'), sizes, (t, out) => noise(1000 + t, 0.5, out));
+  for (let k = 0; k < K; k++) {
+    writeModel(join(dir, `model${k}.safetensors`), sizes, (t, out) => {
+      const base = new Float32Array(out.length);
+      noise(1000 + t, 0.5, base);
+      const shared = new Float32Array(out.length);
+      noise(5000 + t, 0.02, shared, base);
+      noise(100_000 * (k + 1) + t, 0.05, out, shared);
+    });
+  }
+  writeFileSync(done, '');
+  return dir;
+}
+
+function writeConfig(dir: string, name: string, body: object): string {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      base_model: 'base.safetensors',
+      models: Array.from({ length: K }, (_, k) => ({ model: `model${k}.safetensors`, parameters: { weight: 1 } })),
+      out_path: `out/${name}.safetensors`,
+      ...body,
+    }),
+  );
+  return file;
+}
+
+const CASES: Record<string, (dir: string) => Promise<string | undefined>> = {
+  /** Read every input file once (sequential 8 MiB reads) and write one output file of a model's size. */
+  floor: async (dir) => {
+    const buffer = Buffer.allocUnsafe(8 << 20);
+    let bytes = 0;
+    for (const f of ['base', ...Array.from({ length: K }, (_, k) => `model${k}`)]) {
+      const fd = openSync(join(dir, `${f}.safetensors`), 'r');
+      for (;;) {
+        const n = readSync(fd, buffer, 0, buffer.length, null);
+        if (n === 0) break;
+        bytes += n;
+      }
+      closeSync(fd);
+    }
+    const size = statSync(join(dir, 'base.safetensors')).size;
+    mkdirSync(join(dir, 'out'), { recursive: true });
+    const fd = openSync(join(dir, 'out', 'floor.bin'), 'w');
+    for (let written = 0; written < size; written += buffer.length) writeSync(fd, buffer, 0, Math.min(buffer.length, size - written));
+    closeSync(fd);
+    return `${(bytes / 1e9).toFixed(2)} GB read`;
+  },
+  read_floor: async (dir) => {
+    const buffer = Buffer.allocUnsafe(8 << 20);
+    for (const f of ['base', ...Array.from({ length: K }, (_, k) => `model${k}`)]) {
+      const fd = openSync(join(dir, `${f}.safetensors`), 'r');
+      while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+      closeSync(fd);
+    }
+    return undefined;
+  },
+  similarity: async (dir) => {
+    const plan = await planSimilarity(join(dir, 'base.safetensors'), Array.from({ length: K }, (_, k) => join(dir, `model${k}.safetensors`)));
+    try {
+      const r = await analyzeSimilarity(plan, { awd: { alpha: 0.1, learning_rate: 0.01, iterations: 300, granularity: 'model', norm: 'l2' } });
+      return `mean |cos| ${r.mean_abs_cos.toFixed(4)} → ${r.awd!.mean_abs_cos_after.toFixed(4)}`;
+    } finally {
+      await plan.close();
+    }
+  },
+  ta: (dir) => merge(dir, 'ta', { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 } }),
+  ta_awd: (dir) => merge(dir, 'ta_awd', { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 }, awd: {} }),
+  ties: (dir) => merge(dir, 'ties', { merge_method: 'ties', parameters: { lambda: 1, density: 0.2 } }),
+  ties_model: (dir) => merge(dir, 'ties_model', { merge_method: 'ties', parameters: { lambda: 1, density: 0.2, trim_scope: 'model' } }),
+  dare: (dir) => merge(dir, 'dare', { merge_method: 'dare_ties', parameters: { lambda: 1, density: 0.2 } }),
+};
+
+async function merge(dir: string, name: string, body: object): Promise<string> {
+  const plan = await planMerge(await loadMergeConfig(writeConfig(dir, name, body)));
+  try {
+    const r = await runMerge(plan);
+    return `${r.passes} pass(es), chunk ${r.chunkElements} elements`;
+  } finally {
+    await plan.close();
+  }
+}
+
+async function child(caseName: string, dir: string): Promise<void> {
+  const run = CASES[caseName];
+  if (!run) throw new Error(`unknown case ${caseName}`);
+  const t0 = performance.now();
+  const note = await run(dir);
+  const seconds = (performance.now() - t0) / 1000;
+  const result: CaseResult = { seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(note ? { note } : {}) };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runCase(caseName: string, dir: string): CaseResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', caseName, '--dir', dir], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`case ${caseName} failed:\n${r.stderr}`);
+  const last = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(last) as CaseResult;
+}
+
+async function main(): Promise<void> {
+  const childCase = argValue('--child');
+  if (childCase) return child(childCase, argValue('--dir')!);
+  const params = Math.round(Number(argValue('--params') ?? 50e6));
+  const repeat = Number(argValue('--repeat') ?? 1);
+  const cases = (argValue('--cases') ?? 'read_floor,floor,similarity,ta,ta_awd,ties,ties_model,dare').split(',');
+  const dir = generate(params);
+  rmSync(join(dir, 'out'), { recursive: true, force: true });
+  // Warm the page cache.
+  runCase('read_floor', dir);
+  const results = new Map<string, CaseResult>();
+  for (const c of cases) {
+    let best: CaseResult | undefined;
+    for (let i = 0; i < repeat; i++) {
+      const r = runCase(c, dir);
+      if (!best || r.seconds < best.seconds) best = r;
+    }
+    results.set(c, best!);
+    console.error(`${c}: ${best!.seconds.toFixed(3)} s`);
+  }
+  const floor = results.get('floor')?.seconds;
+  const readFloor = results.get('read_floor')?.seconds;
+  const ta = results.get('ta')?.seconds;
+  const lines = [
+    `K = ${K} models + base, ${(params / 1e6).toFixed(1)}M float32 parameters each (${((params * 4 * (K + 1)) / 1e9).toFixed(2)} GB of inputs), page cache warm, best of ${repeat}`,
+    '',
+    '| case | wall (s) | × I/O floor | × read floor | × TA | peak RSS (MB) | notes |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const [c, r] of results) {
+    const ratio = (d: number | undefined): string => (d ? (r.seconds / d).toFixed(2) : '–');
+    lines.push(`| ${c} | ${r.seconds.toFixed(3)} | ${ratio(floor)} | ${ratio(readFloor)} | ${ratio(ta)} | ${(r.peakRssBytes / 1e6).toFixed(0)} | ${r.note ?? ''} |`);
+  }
+  console.log(lines.join('\n'));
+  rmSync(join(dir, 'out'), { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,313 @@
+// WASM SIMD kernels (AssemblyScript, compiled by scripts/build-wasm.mjs). Every function works on raw pointers
+// into this module's linear memory; src/core/kernels/wasm.ts copies chunks in and results out.
+// Readable references and the results contract: gramJs.ts and combineJs.ts.
+
+// f32x4 partial sums run over at most FLUSH elements (FLUSH/4 per lane) before they are added to the float64
+// accumulators, so the float32 rounding error stays ~1e-9 relative to the sums' magnitudes.
+const FLUSH: i32 = 256;
+
+@inline
+function hsum(v: v128): f64 {
+  return (<f64>f32x4.extract_lane(v, 0) + <f64>f32x4.extract_lane(v, 1)) +
+    (<f64>f32x4.extract_lane(v, 2) + <f64>f32x4.extract_lane(v, 3));
+}
+
+@inline
+function addTo(gram: usize, K: i32, i: i32, j: i32, v: f64): void {
+  const p = gram + ((<usize>(i * K + j)) << 3);
+  store<f64>(p, load<f64>(p) + v);
+}
+
+// gram[i*K+j] += Σ_{e in [from, to)} rows_i[e]·rows_j[e] for i ≤ j (upper triangle only); from, to multiples of 4.
+function gramBlock(rows: usize, K: i32, stride: usize, from: i32, to: i32, gram: usize): void {
+  const a: usize = <usize>from << 2;
+  const b: usize = <usize>to << 2;
+  for (let i = 0; i < K; i++) {
+    const ri = rows + <usize>i * stride;
+    let j = i;
+    for (; j + 4 <= K; j += 4) {
+      const r0 = rows + <usize>j * stride;
+      const r1 = r0 + stride;
+      const r2 = r1 + stride;
+      const r3 = r2 + stride;
+      let s0 = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
+      let s3 = f32x4.splat(0);
+      for (let o = a; o < b; o += 16) {
+        const x = v128.load(ri + o);
+        s0 = f32x4.add(s0, f32x4.mul(x, v128.load(r0 + o)));
+        s1 = f32x4.add(s1, f32x4.mul(x, v128.load(r1 + o)));
+        s2 = f32x4.add(s2, f32x4.mul(x, v128.load(r2 + o)));
+        s3 = f32x4.add(s3, f32x4.mul(x, v128.load(r3 + o)));
+      }
+      addTo(gram, K, i, j, hsum(s0));
+      addTo(gram, K, i, j + 1, hsum(s1));
+      addTo(gram, K, i, j + 2, hsum(s2));
+      addTo(gram, K, i, j + 3, hsum(s3));
+    }
+    for (; j < K; j++) {
+      const rj = rows + <usize>j * stride;
+      let s0 = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let o = a;
+      for (; o + 32 <= b; o += 32) {
+        s0 = f32x4.add(s0, f32x4.mul(v128.load(ri + o), v128.load(rj + o)));
+        s1 = f32x4.add(s1, f32x4.mul(v128.load(ri + o + 16), v128.load(rj + o + 16)));
+      }
+      if (o < b) s0 = f32x4.add(s0, f32x4.mul(v128.load(ri + o), v128.load(rj + o)));
+      addTo(gram, K, i, j, hsum(s0) + hsum(s1));
+    }
+  }
+}
+
+// The last n % 4 elements, in float64.
+function gramTail(rows: usize, K: i32, stride: usize, from: i32, n: i32, gram: usize): void {
+  for (let i = 0; i < K; i++) {
+    for (let j = i; j < K; j++) {
+      let s: f64 = 0;
+      for (let e = from; e < n; e++) {
+        const o = <usize>e << 2;
+        s += <f64>load<f32>(rows + <usize>i * stride + o) * <f64>load<f32>(rows + <usize>j * stride + o);
+      }
+      addTo(gram, K, i, j, s);
+    }
+  }
+}
+
+/** gram[i*K+j] += Σ_e rows_i[e]·rows_j[e] (i ≤ j), rows_i at rows + i·stride bytes, n elements each. */
+export function gramUpper(rows: usize, K: i32, n: i32, stride: usize, gram: usize): void {
+  const nv = n & ~3;
+  for (let from = 0; from < nv; from += FLUSH) gramBlock(rows, K, stride, from, min(from + FLUSH, nv), gram);
+  gramTail(rows, K, stride, nv, n, gram);
+}
+
+/**
+ * gram[i*K+j] += Σ_e τ_i[e]·τ_j[e] (i ≤ j) with τ_i = models_i − base in float32, built FLUSH elements at a time
+ * in the scratch tau (K·FLUSH floats).
+ */
+export function gramOfDifferencesUpper(models: usize, K: i32, n: i32, stride: usize, base: usize, gram: usize, tau: usize): void {
+  const tauStride: usize = <usize>FLUSH << 2;
+  for (let from = 0; from < n; from += FLUSH) {
+    const len = min(FLUSH, n - from);
+    const lenv = len & ~3;
+    const off: usize = <usize>from << 2;
+    for (let i = 0; i < K; i++) {
+      const m = models + <usize>i * stride + off;
+      const t = tau + <usize>i * tauStride;
+      for (let o: usize = 0; o < (<usize>lenv << 2); o += 16) {
+        v128.store(t + o, f32x4.sub(v128.load(m + o), v128.load(base + off + o)));
+      }
+      for (let e = lenv; e < len; e++) {
+        const o = <usize>e << 2;
+        store<f32>(t + o, load<f32>(m + o) - load<f32>(base + off + o));
+      }
+    }
+    gramBlock(tau, K, tauStride, 0, lenv, gram);
+    gramTail(tau, K, tauStride, lenv, len, gram);
+  }
+}
+
+/**
+ * out[e] = f32(Σ_i coeffs_i·f64(f32(models_i[e] − base[e]))), sums in float64 in the order i = 0..K−1, exactly as
+ * combineJs.ts (no fused multiply-add, so the results are bit-identical).
+ */
+export function weightedSumOfDifferences(base: usize, models: usize, K: i32, n: i32, stride: usize, coeffs: usize, out: usize): void {
+  const nv = n & ~3;
+  for (let e = 0; e < nv; e += 4) {
+    const o = <usize>e << 2;
+    const b = v128.load(base + o);
+    let lo = f64x2.splat(0);
+    let hi = f64x2.splat(0);
+    for (let i = 0; i < K; i++) {
+      const c = f64x2.splat(load<f64>(coeffs + (<usize>i << 3)));
+      const t = f32x4.sub(v128.load(models + <usize>i * stride + o), b);
+      lo = f64x2.add(lo, f64x2.mul(c, f64x2.promote_low_f32x4(t)));
+      hi = f64x2.add(hi, f64x2.mul(c, f64x2.promote_low_f32x4(v128.shuffle<f32>(t, t, 2, 3, 0, 1))));
+    }
+    v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (let e = nv; e < n; e++) {
+    const o = <usize>e << 2;
+    let s: f64 = 0;
+    for (let i = 0; i < K; i++) {
+      s += load<f64>(coeffs + (<usize>i << 3)) * <f64>(load<f32>(models + <usize>i * stride + o) - load<f32>(base + o));
+    }
+    store<f32>(out + o, <f32>s);
+  }
+}
+
+// Widens rows (K rows at stride bytes, elements [from, from+len), len a multiple of 4) to float64 in wide
+// (K rows of FLUSH doubles).
+function widen(rows: usize, K: i32, stride: usize, from: i32, len: i32, wide: usize): void {
+  const off: usize = <usize>from << 2;
+  const b: usize = <usize>len << 2;
+  for (let i = 0; i < K; i++) {
+    const r = rows + <usize>i * stride + off;
+    const w = wide + <usize>i * (<usize>FLUSH << 3);
+    for (let o: usize = 0; o < b; o += 16) {
+      const x = v128.load(r + o);
+      v128.store(w + (o << 1), f64x2.promote_low_f32x4(x));
+      v128.store(w + (o << 1) + 16, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1)));
+    }
+  }
+}
+
+// gram[i*K+j] += Σ_e wide_i[e]·wide_j[e] over len (even) doubles per row: exact products, float64 sums.
+function gramBlock64(wide: usize, K: i32, len: i32, gram: usize): void {
+  const ws: usize = <usize>FLUSH << 3;
+  const b: usize = <usize>len << 3;
+  for (let i = 0; i < K; i++) {
+    const ri = wide + <usize>i * ws;
+    let j = i;
+    for (; j + 4 <= K; j += 4) {
+      const r0 = wide + <usize>j * ws;
+      const r1 = r0 + ws;
+      const r2 = r1 + ws;
+      const r3 = r2 + ws;
+      let s0 = f64x2.splat(0);
+      let s1 = f64x2.splat(0);
+      let s2 = f64x2.splat(0);
+      let s3 = f64x2.splat(0);
+      for (let o: usize = 0; o < b; o += 16) {
+        const x = v128.load(ri + o);
+        s0 = f64x2.add(s0, f64x2.mul(x, v128.load(r0 + o)));
+        s1 = f64x2.add(s1, f64x2.mul(x, v128.load(r1 + o)));
+        s2 = f64x2.add(s2, f64x2.mul(x, v128.load(r2 + o)));
+        s3 = f64x2.add(s3, f64x2.mul(x, v128.load(r3 + o)));
+      }
+      addTo(gram, K, i, j, f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1));
+      addTo(gram, K, i, j + 1, f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1));
+      addTo(gram, K, i, j + 2, f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1));
+      addTo(gram, K, i, j + 3, f64x2.extract_lane(s3, 0) + f64x2.extract_lane(s3, 1));
+    }
+    for (; j < K; j++) {
+      const rj = wide + <usize>j * ws;
+      let s0 = f64x2.splat(0);
+      for (let o: usize = 0; o < b; o += 16) s0 = f64x2.add(s0, f64x2.mul(v128.load(ri + o), v128.load(rj + o)));
+      addTo(gram, K, i, j, f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1));
+    }
+  }
+}
+
+/** As gramUpper with exact float64 products and sums; wide: scratch of K·FLUSH doubles. */
+export function gramUpperF64(rows: usize, K: i32, n: i32, stride: usize, gram: usize, wide: usize): void {
+  const ne = n & ~3;
+  for (let from = 0; from < ne; from += FLUSH) {
+    const len = min(FLUSH, ne - from);
+    widen(rows, K, stride, from, len, wide);
+    gramBlock64(wide, K, len, gram);
+  }
+  gramTail(rows, K, stride, ne, n, gram);
+}
+
+/**
+ * TIES elect and disjoint merge (ties.ts tiesMergeChunk, bit-identical): total = Σ_i w_i τ'_i in float64;
+ * agreeing entries have the sign of total; out = Σ_agree w_i τ'_i (/ Σ_agree w_i when normalize, 0 if that is 0).
+ */
+export function tiesMerge(rows: usize, K: i32, n: i32, stride: usize, weights: usize, normalize: i32, out: usize): void {
+  const zero = f64x2.splat(0);
+  const nv = n & ~1;
+  for (let e = 0; e < nv; e += 2) {
+    const o = <usize>e << 2;
+    let total = zero;
+    for (let i = 0; i < K; i++) {
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      const v = f64x2.promote_low_f32x4(v128.load64_zero(rows + <usize>i * stride + o));
+      total = f64x2.add(total, f64x2.mul(w, v));
+    }
+    const pos = f64x2.gt(total, zero);
+    const neg = f64x2.lt(total, zero);
+    let sum = zero;
+    let wsum = zero;
+    for (let i = 0; i < K; i++) {
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      const v = f64x2.promote_low_f32x4(v128.load64_zero(rows + <usize>i * stride + o));
+      const agree = v128.or(v128.and(pos, f64x2.gt(v, zero)), v128.and(neg, f64x2.lt(v, zero)));
+      sum = f64x2.add(sum, v128.and(f64x2.mul(w, v), agree));
+      wsum = f64x2.add(wsum, v128.and(w, agree));
+    }
+    let r = sum;
+    if (normalize) r = v128.andnot(f64x2.div(sum, wsum), f64x2.eq(wsum, zero));
+    v128.store64_lane(out + o, f32x4.demote_f64x2_zero(r), 0);
+  }
+  for (let e = nv; e < n; e++) {
+    const o = <usize>e << 2;
+    let total: f64 = 0;
+    for (let i = 0; i < K; i++) total += load<f64>(weights + (<usize>i << 3)) * <f64>load<f32>(rows + <usize>i * stride + o);
+    let sum: f64 = 0;
+    let wsum: f64 = 0;
+    for (let i = 0; i < K; i++) {
+      const w = load<f64>(weights + (<usize>i << 3));
+      const v = <f64>load<f32>(rows + <usize>i * stride + o);
+      if ((total > 0 && v > 0) || (total < 0 && v < 0)) {
+        sum += w * v;
+        wsum += w;
+      }
+    }
+    store<f32>(out + o, <f32>(normalize ? (wsum != 0 ? sum / wsum : 0) : sum));
+  }
+}
+
+// dare.ts mix32 on four lanes.
+@inline
+function mix32x4(x: v128): v128 {
+  x = v128.xor(x, i32x4.shr_u(x, 16));
+  x = i32x4.mul(x, i32x4.splat(0x7feb352d));
+  x = v128.xor(x, i32x4.shr_u(x, 15));
+  x = i32x4.mul(x, i32x4.splat(0x846ca68b));
+  return v128.xor(x, i32x4.shr_u(x, 16));
+}
+
+@inline
+function mix32(x: u32): u32 {
+  x ^= x >>> 16;
+  x *= 0x7feb352d;
+  x ^= x >>> 15;
+  x *= 0x846ca68b;
+  return x ^ (x >>> 16);
+}
+
+/**
+ * DARE drop and rescale in place (dare.ts dareRescaleInPlace, bit-identical): element e of row has index
+ * start + e; hash h = mix(mix(mix(lo ^ k0) ^ hi ^ k1) + k2); kept when h < keepBelow (keepAll: every h),
+ * then x/density in float64 rounded to float32.
+ */
+export function dareRescale(row: usize, n: i32, start: u64, k0: u32, k1: u32, k2: u32, keepBelow: u32, keepAll: i32, density: f64): void {
+  const nv = n & ~3;
+  const d = f64x2.splat(density);
+  const bias = i32x4.splat(0x80000000);
+  const limit = v128.xor(i32x4.splat(<i32>keepBelow), bias);
+  for (let e = 0; e < nv; e += 4) {
+    const idx = start + <u64>e;
+    const lo0 = <u32>idx;
+    const hi0 = <u32>(idx >> 32);
+    const lo = i32x4.add(i32x4.splat(<i32>lo0), i32x4(0, 1, 2, 3));
+    // A lane whose low word wrapped past 2^32 carries into the high word.
+    const carry = i32x4.lt_u(lo, i32x4.splat(<i32>lo0));
+    const hi = i32x4.sub(i32x4.splat(<i32>hi0), carry);
+    let h = mix32x4(v128.xor(lo, i32x4.splat(<i32>k0)));
+    h = mix32x4(v128.xor(v128.xor(h, hi), i32x4.splat(<i32>k1)));
+    h = mix32x4(i32x4.add(h, i32x4.splat(<i32>k2)));
+    // Unsigned h < keepBelow through a signed compare of both sides with the top bit flipped.
+    const keep = keepAll ? i32x4.splat(-1) : i32x4.lt_s(v128.xor(h, bias), limit);
+    const p = row + (<usize>e << 2);
+    const x = v128.load(p);
+    const a = f32x4.demote_f64x2_zero(f64x2.div(f64x2.promote_low_f32x4(x), d));
+    const b = f32x4.demote_f64x2_zero(f64x2.div(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1)), d));
+    v128.store(p, v128.and(v128.shuffle<f32>(a, b, 0, 1, 4, 5), keep));
+  }
+  for (let e = nv; e < n; e++) {
+    const idx = start + <u64>e;
+    let h = mix32(<u32>idx ^ k0);
+    h = mix32(h ^ <u32>(idx >> 32) ^ k1);
+    h = mix32(h + k2);
+    const p = row + (<usize>e << 2);
+    store<f32>(p, keepAll || h < keepBelow ? <f32>(<f64>load<f32>(p) / density) : 0);
+  }
+}
+
+/** First free byte of linear memory: the scratch area managed by kernels/wasm.ts starts here. */
+export function heapBase(): usize {
+  return __heap_base;
+}

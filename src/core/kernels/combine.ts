@@ -1,0 +1,34 @@
+/**
+ * Combining task vectors chunk by chunk: the weighted sum of differences is the whole second pass of task
+ * arithmetic (with or without AWD); subtractInto builds τ or τ̂ for the other methods.
+ */
+import { checkWeightedSumShapes, weightedSumOfDifferencesJs } from './combineJs';
+import { wasmKernels } from './wasm';
+
+/** Below this many elements the copy into WASM memory costs more than the JS loop. */
+const WASM_MIN_ELEMENTS = 1024;
+
+/**
+ * out[e] = Σ_i coeffs[i]·(models[i][e] − base[e]), τ in float32, the sum in float64 in the order i = 0..K−1,
+ * rounded to float32 once. The WASM kernel (f64x2, no fused multiply-add) gives bit-identical results to
+ * combineJs.ts, so the choice between them never changes an output.
+ */
+export function weightedSumOfDifferences(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  coeffs: ArrayLike<number>,
+  out: Float32Array,
+): void {
+  const n = checkWeightedSumShapes(base, models, coeffs, out);
+  const wasm = n >= WASM_MIN_ELEMENTS ? wasmKernels() : null;
+  if (wasm) wasm.weightedSum(base, models, coeffs, out);
+  else weightedSumOfDifferencesJs(base, models, coeffs, out);
+}
+
+/** out[e] = fround(a[e] − b[e]); out may be a or b. */
+export function subtractInto(out: Float32Array, a: Float32Array, b: Float32Array): void {
+  if (a.length !== out.length || b.length !== out.length) {
+    throw new RangeError(`subtractInto: lengths ${out.length}, ${a.length}, ${b.length} differ`);
+  }
+  for (let e = 0; e < out.length; e++) out[e] = (a[e] as number) - (b[e] as number);
+}

@@ -1,0 +1,176 @@
+/**
+ * Loads the WASM SIMD kernels (generated/kernelsWasm.ts, built from assembly/kernels.ts) and runs them on
+ * chunks copied into a bounded scratch area of the module's memory. The copy is the price of plain
+ * Float32Array inputs: one memcpy of every input element per call (about 10 GB/s, small next to the kernels'
+ * work for K ≥ 3; measured in bench/kernels.ts). Scratch: (K + 1) rows × BLOCK floats + the K×K accumulators,
+ * e.g. 650 KB for K = 9, whatever the chunk length.
+ */
+import { KERNELS_WASM_BASE64 } from './generated/kernelsWasm';
+
+/** The raw exports of assembly/kernels.ts (pointers are byte offsets into `memory`). */
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  gramUpper(rows: number, K: number, n: number, stride: number, gram: number): void;
+  gramUpperF64(rows: number, K: number, n: number, stride: number, gram: number, wide: number): void;
+  gramOfDifferencesUpper(models: number, K: number, n: number, stride: number, base: number, gram: number, tau: number): void;
+  weightedSumOfDifferences(base: number, models: number, K: number, n: number, stride: number, coeffs: number, out: number): void;
+  tiesMerge(rows: number, K: number, n: number, stride: number, weights: number, normalize: number, out: number): void;
+  dareRescale(row: number, n: number, start: bigint, k0: number, k1: number, k2: number, keepBelow: number, keepAll: number, density: number): void;
+}
+
+/** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */
+const BLOCK = 8192;
+/** The kernels' float32 flush interval (assembly/kernels.ts FLUSH): size of the τ scratch per row. */
+const FLUSH = 256;
+const PAGE = 65536;
+
+function align16(x: number): number {
+  return (x + 15) & ~15;
+}
+
+/** One instance per thread (each worker has its own); created on first use. */
+class WasmKernels {
+  private readonly k: KernelExports;
+  private readonly base: number;
+
+  constructor(k: KernelExports) {
+    this.k = k;
+    this.base = align16(k.heapBase());
+  }
+
+  /** Makes sure `bytes` of scratch exist after the heap base; returns the scratch start. */
+  private scratch(bytes: number): number {
+    const need = this.base + bytes;
+    const have = this.k.memory.buffer.byteLength;
+    if (need > have) this.k.memory.grow(Math.ceil((need - have) / PAGE));
+    return this.base;
+  }
+
+  /** Bytes of WASM linear memory in use (code data + scratch); stays bounded whatever the chunk length. */
+  memoryBytes(): number {
+    return this.k.memory.buffer.byteLength;
+  }
+
+  private f32(ptr: number, len: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, ptr, len);
+  }
+
+  private f64(ptr: number, len: number): Float64Array {
+    return new Float64Array(this.k.memory.buffer, ptr, len);
+  }
+
+  /**
+   * gram += rows·rowsᵀ (full symmetric), base = undefined; or the same for τ_i = fround(rows[i] − base).
+   * exact (rows only, no base): float64 products and sums, about half the speed of float32 partial sums.
+   */
+  gram(rows: readonly Float32Array[], base: Float32Array | undefined, gram: Float64Array, exact = false): void {
+    if (exact && base !== undefined) throw new RangeError('the exact WASM Gram kernel takes rows, not differences');
+    const K = rows.length;
+    const n = rows[0]?.length ?? 0;
+    const gramBytes = align16(K * K * 8);
+    const tauBytes = align16(K * FLUSH * 8);
+    const stride = BLOCK * 4;
+    const start = this.scratch(gramBytes + tauBytes + (K + 1) * stride);
+    const gramPtr = start;
+    const tauPtr = gramPtr + gramBytes;
+    const rowsPtr = tauPtr + tauBytes;
+    const basePtr = rowsPtr + K * stride;
+    this.f64(gramPtr, K * K).fill(0);
+    for (let s = 0; s < n; s += BLOCK) {
+      const len = Math.min(BLOCK, n - s);
+      for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
+      if (base === undefined) {
+        if (exact) this.k.gramUpperF64(rowsPtr, K, len, stride, gramPtr, tauPtr);
+        else this.k.gramUpper(rowsPtr, K, len, stride, gramPtr);
+      } else {
+        this.f32(basePtr, len).set(base.subarray(s, s + len));
+        this.k.gramOfDifferencesUpper(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
+      }
+    }
+    const acc = this.f64(gramPtr, K * K);
+    for (let i = 0; i < K; i++) {
+      for (let j = i; j < K; j++) {
+        const v = acc[i * K + j] as number;
+        gram[i * K + j] = (gram[i * K + j] as number) + v;
+        if (j !== i) gram[j * K + i] = (gram[j * K + i] as number) + v;
+      }
+    }
+  }
+
+  /** out = Σ_i coeffs[i]·fround(models[i] − base), bit-identical to weightedSumOfDifferencesJs. */
+  weightedSum(base: Float32Array, models: readonly Float32Array[], coeffs: ArrayLike<number>, out: Float32Array): void {
+    const K = models.length;
+    const n = base.length;
+    const coeffBytes = align16(K * 8);
+    const stride = BLOCK * 4;
+    const start = this.scratch(coeffBytes + (K + 2) * stride);
+    const coeffPtr = start;
+    const basePtr = coeffPtr + coeffBytes;
+    const outPtr = basePtr + stride;
+    const modelsPtr = outPtr + stride;
+    const c = this.f64(coeffPtr, K);
+    for (let i = 0; i < K; i++) c[i] = coeffs[i] as number;
+    for (let s = 0; s < n; s += BLOCK) {
+      const len = Math.min(BLOCK, n - s);
+      this.f32(basePtr, len).set(base.subarray(s, s + len));
+      for (let i = 0; i < K; i++) this.f32(modelsPtr + i * stride, len).set((models[i] as Float32Array).subarray(s, s + len));
+      this.k.weightedSumOfDifferences(basePtr, modelsPtr, K, len, stride, coeffPtr, outPtr);
+      out.set(this.f32(outPtr, len), s);
+    }
+  }
+
+  /** TIES elect + disjoint merge of trimmed rows, bit-identical to tiesMergeChunk's JS loop. */
+  tiesMerge(rows: readonly Float32Array[], weights: ArrayLike<number>, normalize: boolean, out: Float32Array): void {
+    const K = rows.length;
+    const n = out.length;
+    const weightBytes = align16(K * 8);
+    const stride = BLOCK * 4;
+    const start = this.scratch(weightBytes + (K + 1) * stride);
+    const weightPtr = start;
+    const outPtr = weightPtr + weightBytes;
+    const rowsPtr = outPtr + stride;
+    const w = this.f64(weightPtr, K);
+    for (let i = 0; i < K; i++) w[i] = weights[i] as number;
+    for (let s = 0; s < n; s += BLOCK) {
+      const len = Math.min(BLOCK, n - s);
+      for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
+      this.k.tiesMerge(rowsPtr, K, len, stride, weightPtr, normalize ? 1 : 0, outPtr);
+      out.set(this.f32(outPtr, len), s);
+    }
+  }
+
+  /**
+   * DARE in place on row (elements startElement…), with the round keys of dare.ts; keep when hash < keepBelow
+   * (keepBelow = 2^32: keep all), bit-identical to dare.ts's JS loop.
+   */
+  dareRescale(row: Float32Array, startElement: number, keys: readonly [number, number, number], keepBelow: number, density: number): void {
+    const ptr = this.scratch(BLOCK * 4);
+    const keepAll = keepBelow >= 4294967296 ? 1 : 0;
+    for (let s = 0; s < row.length; s += BLOCK) {
+      const len = Math.min(BLOCK, row.length - s);
+      const view = this.f32(ptr, len);
+      view.set(row.subarray(s, s + len));
+      this.k.dareRescale(ptr, len, BigInt(startElement + s), keys[0], keys[1], keys[2], keepAll ? 0 : keepBelow, keepAll, density);
+      row.set(this.f32(ptr, len), s);
+    }
+  }
+}
+
+let loaded: WasmKernels | null | undefined;
+
+/** The WASM kernels, or null where WebAssembly SIMD is unavailable (the JS kernels are used then). */
+export function wasmKernels(): WasmKernels | null {
+  if (loaded === undefined) {
+    try {
+      const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+      loaded = new WasmKernels(instance.exports as unknown as KernelExports);
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}
+
+export type { WasmKernels };

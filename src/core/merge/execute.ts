@@ -1,0 +1,313 @@
+/**
+ * The merge executor: runs a MergePlan as a few streaming passes over the inputs, tensor by tensor and chunk by
+ * chunk, straight into the output file. Peak memory is the chunk buffers (set by the memory budget), whatever
+ * the model size and K.
+ *
+ * Passes (each reads every selected tensor of the base and the K models once):
+ *  - statistics, only with AWD: the K×K Gram matrix of the task vectors per tensor → AWD's coefficients a;
+ *  - threshold, only for TIES with trim_scope `model`: the per-model magnitude histogram of τ (τ̂ with AWD, so it
+ *    comes after the statistics pass), plus one refinement pass for the low 16 bits of the threshold — so TIES at
+ *    model scope with AWD reads the inputs 4 times (statistics, 2 × threshold, output);
+ *  - output: τ → τ̂ = τ − δ (δ = Σ_k a_k τ_k materialised per chunk only for the non-TA methods; task arithmetic
+ *    with AWD runs as plain task arithmetic with the effective coefficients) → method → θ = θ_0 + λ·m → the
+ *    writer casts once to the output dtype. Copied tensors go through byte for byte.
+ * TIES at trim_scope `tensor` finds each tensor's thresholds in memory when the tensor fits one chunk, else with
+ * two extra reads of that tensor alone.
+ *
+ * Determinism: chunking is fixed by the budget, every sum has a fixed order, and DARE's masks depend only on
+ * (seed, model, tensor, element). Wall-clock times go only into the record file beside the output, never into
+ * the output's `__metadata__`, so the same config gives a bit-identical output file.
+ */
+import { writeFile, rm, stat } from 'node:fs/promises';
+import type { Checkpoint } from '../formats/types';
+import { createSafetensorsWriter, type SafetensorsWriter } from '../formats/safetensorsWriter';
+import { buildRecord, recordMetadata, recordPathFor, recordToJson, type MergeRecord } from '../config/record';
+import { weightedSumOfDifferences, subtractInto } from '../kernels/combine';
+import { MagnitudeThreshold, kthLargestMagnitude } from './magnitude';
+import { trimBelow, tiesMergeChunk } from './ties';
+import { dareRescaleInPlace } from './dare';
+import { effectiveTaskArithmeticCoefficients } from './awd';
+import type { MergePlan, PlannedTensor } from './plan';
+import { TensorChunkReader, chunkRanges, chunkElementsFor, inputBytesPerElement, DEFAULT_MEMORY_BUDGET_BYTES, type InputChunk } from './chunkReader';
+import { accumulateTensorGrams } from './gramPass';
+import { runAwd, type AwdReport } from './awdDiagnostics';
+import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
+import { TensorStatisticsAccumulator, type TensorStatistics } from './tensorStats';
+import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
+import { hashFilesInBackground } from './inputHashing';
+
+export interface RunMergeOptions {
+  /** Elements per chunk; overrides memoryBudgetBytes (tests use tiny values to force chunking). */
+  chunkElements?: number;
+  /** Bytes for all chunk buffers together (default 256 MiB); chunk = budget ÷ ((K + 4) × 4 bytes). */
+  memoryBudgetBytes?: number;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+}
+
+export interface MergeResult {
+  /** Output files written (one, or the shards and their index). */
+  files: string[];
+  /** The reproducibility record (also in the output's `__metadata__`, without the times). */
+  record: MergeRecord;
+  recordFile: string;
+  seconds: number;
+  /** Peak resident set size of the process seen during the run. */
+  peakBytes: number;
+  /** Bytes of the chunk buffers. */
+  bufferBytes: number;
+  chunkElements: number;
+  /** How many times the inputs were read. */
+  passes: number;
+  /** Per merged tensor, statistics of the result (float32, before the cast to the output dtype). */
+  statistics: Record<string, TensorStatistics>;
+  awd?: AwdReport;
+}
+
+/** What crosses the job boundary and what `merge --json` prints. */
+export type MergeSummary = Omit<MergeResult, 'record' | 'statistics'>;
+
+/** Highest RSS seen at the sample points (chunk boundaries). */
+class PeakMemory {
+  peak = process.memoryUsage.rss();
+  sample(): void {
+    const r = process.memoryUsage.rss();
+    if (r > this.peak) this.peak = r;
+  }
+}
+
+/** Runs the plan; on failure or cancellation nothing is left behind (no output file, no record file). */
+export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Promise<MergeResult> {
+  const started = new Date();
+  const t0 = performance.now();
+  const config = plan.config;
+  const method = config.merge_method;
+  const K = plan.models.length;
+  const chunkElements = opts.chunkElements ?? chunkElementsFor(K, opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
+  const log = opts.log ?? (() => undefined);
+  const memory = new PeakMemory();
+  const base = method === 'linear' ? undefined : plan.base;
+  if (method !== 'linear' && !base) throw new Error(`runMerge: ${method} needs a base model in the plan`);
+
+  for (const w of plan.warnings) log(`warning: ${w.message}`);
+  const inputFiles = [...(plan.base?.files ?? []), ...plan.models.flatMap((m) => m.files)];
+  const hashing = hashFilesInBackground(inputFiles);
+  let writer: SafetensorsWriter | undefined;
+  let recordFile: string | undefined;
+  try {
+    const merged = plan.tensors.filter((t) => t.action === 'merge');
+    const reader = new TensorChunkReader(base, plan.models, chunkElements);
+    const inputs: (Checkpoint | undefined)[] = [base, ...plan.models];
+    const perElement = new Map(merged.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
+    let passes = 0;
+
+    // Statistics pass: AWD's Gram matrices and coefficients.
+    let awd: ReturnType<typeof runAwd> | undefined;
+    if (config.awd && base) {
+      log(`statistics pass: Gram matrices of ${K} task vectors over ${merged.length} tensors`);
+      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements, signal: opts.signal, onProgress: opts.onProgress });
+      passes++;
+      awd = runAwd(grams, K, config.awd, plan.weights, config.parameters.lambda);
+      log(`AWD (${config.awd.granularity}): mean |cos| ${awd.report.mean_abs_cos_before.toFixed(4)} → ${awd.report.mean_abs_cos_after.toFixed(4)}, ‖δ‖/mean‖τ‖ = ${awd.report.delta_norm_relative.toFixed(4)}`);
+    }
+    const coefficientsOf = new Map<string, Float64Array>();
+    if (awd) merged.forEach((t, i) => coefficientsOf.set(t.name, awd.coefficientsPerTensor[i]!));
+
+    const delta = new Float32Array(awd && method !== 'task_arithmetic' ? chunkElements : 0);
+    const mergedTask = new Float32Array(chunkElements);
+    const output = new Float32Array(chunkElements);
+
+    /** Reads a chunk and turns the model rows into τ̂_i (τ_i without AWD), in place. */
+    const readTaskVectors = async (t: PlannedTensor, start: number, end: number): Promise<InputChunk> => {
+      const chunk = await reader.read(t.name, start, end);
+      const a = coefficientsOf.get(t.name);
+      const d = delta.subarray(0, end - start);
+      if (a) weightedSumOfDifferences(chunk.base, chunk.models, a, d);
+      for (const row of chunk.models) {
+        subtractInto(row, row, chunk.base);
+        if (a) subtractInto(row, row, d);
+      }
+      return chunk;
+    };
+
+    /** One read of the given tensors' τ̂ chunks, each row handed to `visit(modelIndex, row)`. */
+    const taskVectorPass = async (phase: PassPhase, tensors: readonly PlannedTensor[], visit: (i: number, row: Float32Array) => void): Promise<void> => {
+      const meter = new ProgressMeter(phase, tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
+      for (const t of tensors) {
+        for (const [start, end] of chunkRanges(t.elements, chunkElements)) {
+          throwIfCancelled(opts.signal);
+          const chunk = await readTaskVectors(t, start, end);
+          chunk.models.forEach((row, i) => visit(i, row));
+          meter.add((end - start) * perElement.get(t.name)!, t.name);
+          memory.sample();
+        }
+      }
+      meter.end();
+    };
+
+    /** Exact per-model magnitude thresholds over `tensors` (k_i = floor(density_i · n)): one or two reads. */
+    const streamedThresholds = async (tensors: readonly PlannedTensor[]): Promise<number[]> => {
+      const count = tensors.reduce((s, t) => s + t.elements, 0);
+      const selectors = plan.models.map((_, i) => new MagnitudeThreshold(count, plan.densities[i]!));
+      await taskVectorPass('threshold', tensors, (i, row) => selectors[i]!.pass1(row));
+      passes++;
+      if (selectors.some((s) => s.needsPass2())) {
+        await taskVectorPass('threshold', tensors, (i, row) => selectors[i]!.pass2(row));
+        passes++;
+      }
+      return selectors.map((s) => s.threshold());
+    };
+
+    let modelThresholds: number[] | undefined;
+    if (method === 'ties' && config.parameters.trim_scope === 'model') {
+      log(`threshold pass: per-model magnitude thresholds over ${merged.length} tensors`);
+      modelThresholds = await streamedThresholds(merged);
+    }
+
+    // Output pass.
+    writer = await createSafetensorsWriter(
+      plan.outPath,
+      plan.tensors.map((t) => ({ name: t.name, dtype: t.outDtype, shape: t.shape })),
+      { metadataReserve: metadataReserveFor(plan), shardSize: config.out_shard_size },
+    );
+    const out = writer;
+    const outputTotal = plan.tensors.reduce((s, t) => s + (t.action === 'merge' ? t.elements * perElement.get(t.name)! : copySource(plan).tensor(t.name)!.bytes), 0);
+    const meter = new ProgressMeter('output', outputTotal, opts.onProgress);
+    const statistics: Record<string, TensorStatistics> = {};
+    const taCoefficients = (t: PlannedTensor): Float64Array => {
+      const a = coefficientsOf.get(t.name);
+      if (a) return effectiveTaskArithmeticCoefficients(a, plan.weights, config.parameters.lambda);
+      return Float64Array.from(plan.weights, (w) => config.parameters.lambda * w);
+    };
+
+    for (const t of plan.tensors) {
+      if (t.action === 'copy') {
+        await copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
+        continue;
+      }
+      const stats = new TensorStatisticsAccumulator();
+      const bytesPerElement = perElement.get(t.name)!;
+      let tensorThresholds = modelThresholds;
+      if (method === 'ties' && !tensorThresholds && t.elements > chunkElements) {
+        tensorThresholds = await streamedThresholds([t]);
+      }
+      for (const [start, end] of chunkRanges(t.elements, chunkElements)) {
+        throwIfCancelled(opts.signal);
+        const n = end - start;
+        const result = output.subarray(0, n);
+        const m = mergedTask.subarray(0, n);
+        if (method === 'linear') {
+          const chunk = await reader.read(t.name, start, end);
+          weightedAverageInto(chunk.models, plan.weights, result);
+        } else if (method === 'task_arithmetic') {
+          const chunk = await reader.read(t.name, start, end);
+          weightedSumOfDifferences(chunk.base, chunk.models, taCoefficients(t), m);
+          addScaledInto(result, chunk.base, m, 1);
+        } else {
+          const chunk = await readTaskVectors(t, start, end);
+          const rows = chunk.models;
+          if (method === 'ties') {
+            // A tensor that fits one chunk is wholly in memory here: its thresholds come from the rows themselves.
+            const thresholds = tensorThresholds ?? rows.map((row, i) => kthLargestMagnitude(row, Math.floor(plan.densities[i]! * n)));
+            rows.forEach((row, i) => trimBelow(row, thresholds[i]!));
+          } else {
+            rows.forEach((row, i) => dareRescaleInPlace(row, plan.densities[i]!, { seed: config.random_seed, model: i, tensor: t.name }, start));
+          }
+          if (method === 'dare_linear') weightedSumOfRows(rows, plan.weights, m);
+          else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
+          addScaledInto(result, chunk.base, m, config.parameters.lambda);
+        }
+        stats.add(result);
+        await out.writeFloat32(t.name, result);
+        meter.add(n * bytesPerElement, t.name);
+        memory.sample();
+      }
+      statistics[t.name] = stats.result();
+    }
+    passes++;
+    throwIfCancelled(opts.signal);
+    meter.end();
+
+    opts.onProgress?.({ phase: 'finish', bytesDone: 0, bytesTotal: 0 });
+    const digests = await hashing.digests;
+    throwIfCancelled(opts.signal);
+    const sizes: Record<string, number> = {};
+    for (const f of inputFiles) sizes[f] = (await stat(f)).size;
+    const recordPath = recordPathFor(plan.outPath);
+    const recordArgs = {
+      config,
+      ...(plan.configFile !== undefined ? { configFile: plan.configFile } : {}),
+      recordFile: recordPath,
+      ...(base ? { base: { path: base.path, files: base.files } } : {}),
+      models: plan.models.map((m) => ({ path: m.path, files: m.files })),
+      digests,
+      sizes,
+      outputs: out.plannedFiles,
+      startedAt: started,
+      awd: awd?.report,
+      tensors: merged.map((t) => ({ name: t.name, ...statistics[t.name]! })),
+    };
+    // __metadata__ gets the record without what differs between reruns of the same merge: recordMetadata drops the
+    // times (so this placeholder end time never reaches the file), and the config file is left out because a rerun
+    // from the record file must give the same bytes as the run from the config.
+    const { configFile: _configFile, ...timelessArgs } = recordArgs;
+    const files = await out.finish(recordMetadata(buildRecord({ ...timelessArgs, finishedAt: started })));
+    writer = undefined;
+    const record = buildRecord({ ...recordArgs, outputs: files, finishedAt: new Date() });
+    recordFile = recordPath;
+    await writeFile(recordFile, recordToJson(record));
+    memory.sample();
+    return {
+      files,
+      record,
+      recordFile,
+      seconds: (performance.now() - t0) / 1000,
+      peakBytes: memory.peak,
+      bufferBytes: reader.bufferBytes + (delta.length + mergedTask.length + output.length) * 4,
+      chunkElements,
+      passes,
+      statistics,
+      ...(awd ? { awd: awd.report } : {}),
+    };
+  } catch (e) {
+    await hashing.cancel();
+    if (writer) await writer.abort();
+    if (recordFile) await rm(recordFile, { force: true });
+    throw e;
+  }
+}
+
+/** Where copied tensors come from: the base, or for `linear` (no base) the first model. */
+function copySource(plan: MergePlan): Checkpoint {
+  const source = plan.config.merge_method === 'linear' ? plan.models[0] : plan.base;
+  if (!source) throw new Error('runMerge: no checkpoint to copy tensors from');
+  return source;
+}
+
+/** Header space kept for `__metadata__` (the record, with per-tensor statistics): generous, it is only padding. */
+function metadataReserveFor(plan: MergePlan): number {
+  return 64 * 1024 + plan.tensors.length * 1024 + plan.models.length * 4096;
+}
+
+/** A tensor taken over unchanged: byte for byte when its dtype stays, else decoded and cast once by the writer. */
+async function copyTensor(
+  source: Checkpoint,
+  t: PlannedTensor,
+  out: SafetensorsWriter,
+  chunkElements: number,
+  signal: AbortSignal | undefined,
+  onBytes: (bytes: number) => void,
+): Promise<void> {
+  const info = source.tensor(t.name)!;
+  const bytesPerElement = info.elements > 0 ? info.bytes / info.elements : 0;
+  const sameDtype = t.outDtype === t.sourceDtype;
+  // chunkElements counts float32 elements, so a raw chunk of the same byte size holds 4 / size of them.
+  const step = sameDtype ? Math.max(1, Math.floor((chunkElements * 4) / Math.max(1, bytesPerElement))) : chunkElements;
+  for (const [start, end] of chunkRanges(info.elements, step)) {
+    throwIfCancelled(signal);
+    if (sameDtype) await out.writeRaw(t.name, await source.readBytes(t.name, start, end));
+    else await out.writeFloat32(t.name, await source.readFloat32(t.name, start, end));
+    onBytes((end - start) * bytesPerElement);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Exact k-th largest magnitude over a stream without holding it (the TIES trim threshold for trim_scope
+ * `model`): |x| of a float32 ordered as its bit pattern (sign cleared) is ordered as an unsigned integer, so a
+ * histogram of the high 16 bits finds the bucket holding the k-th largest, and a second pass histograms the low
+ * 16 bits inside that one bucket. Memory: two 64K-entry count arrays, whatever the stream length.
+ */
+
+const BUCKETS = 1 << 16;
+
+function bitsOf(chunk: Float32Array): Uint32Array {
+  return new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The float32 whose bit pattern is `bits`. */
+function floatOfBits(bits: number): number {
+  u32[0] = bits;
+  return f32[0] as number;
+}
+
+/**
+ * threshold() = the k-th largest |x| over all pass1 chunks, k = floor(density·count); +Infinity when k = 0.
+ * Feed every chunk to pass1, then, when needsPass2(), every chunk again (same data) to pass2.
+ */
+export class MagnitudeThreshold {
+  /** How many entries to keep at least: floor(density·count). */
+  readonly k: number;
+  private readonly count: number;
+  private readonly high = new Float64Array(BUCKETS);
+  private low: Float64Array | undefined;
+  private seen = 0;
+  private seenPass2 = 0;
+  /** The high 16 bits of the k-th largest magnitude, and its rank inside that bucket (1-based). */
+  private bucket = -1;
+  private rankInBucket = 0;
+  private result: number | undefined;
+
+  /** rank, when given, replaces floor(density·count) (for callers that know k exactly). */
+  constructor(count: number, density: number, rank?: number) {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new RangeError(`MagnitudeThreshold: count must be a non-negative integer, got ${count}`);
+    }
+    if (!(density >= 0 && density <= 1)) throw new RangeError(`MagnitudeThreshold: density must be in [0, 1], got ${density}`);
+    this.count = count;
+    this.k = rank ?? Math.floor(density * count);
+    if (!Number.isInteger(this.k) || this.k < 0 || this.k > count) {
+      throw new RangeError(`MagnitudeThreshold: rank must be an integer in [0, ${count}], got ${this.k}`);
+    }
+    if (this.k === 0) this.result = Infinity;
+  }
+
+  /** First pass: histogram of the high 16 bits of |x|. */
+  pass1(chunk: Float32Array): void {
+    if (this.result !== undefined) return;
+    const bits = bitsOf(chunk);
+    const high = this.high;
+    for (let e = 0; e < bits.length; e++) {
+      const b = ((bits[e] as number) & 0x7fffffff) >>> 16;
+      high[b] = (high[b] as number) + 1;
+    }
+    this.seen += chunk.length;
+  }
+
+  /** True when the low 16 bits must be resolved by a second pass over the same data. */
+  needsPass2(): boolean {
+    if (this.result !== undefined) return false;
+    this.locateBucket();
+    return true;
+  }
+
+  /** Second pass: histogram of the low 16 bits of the |x| that fall into the located bucket. */
+  pass2(chunk: Float32Array): void {
+    if (this.result !== undefined) return;
+    this.locateBucket();
+    const low = (this.low ??= new Float64Array(BUCKETS));
+    const bits = bitsOf(chunk);
+    const bucket = this.bucket;
+    for (let e = 0; e < bits.length; e++) {
+      const v = (bits[e] as number) & 0x7fffffff;
+      if (v >>> 16 === bucket) {
+        const l = v & 0xffff;
+        low[l] = (low[l] as number) + 1;
+      }
+    }
+    this.seenPass2 += chunk.length;
+  }
+
+  /** The k-th largest |x| (+Infinity when k = 0); entries with |x| ≥ threshold are the ones kept. */
+  threshold(): number {
+    if (this.result !== undefined) return this.result;
+    if (this.seenPass2 !== this.count) {
+      throw new Error(`MagnitudeThreshold: pass2 saw ${this.seenPass2} of ${this.count} entries`);
+    }
+    const low = this.low ?? new Float64Array(BUCKETS);
+    let remaining = this.rankInBucket;
+    for (let l = BUCKETS - 1; l >= 0; l--) {
+      remaining -= low[l] as number;
+      if (remaining <= 0) {
+        this.result = floatOfBits(((this.bucket << 16) | l) >>> 0);
+        return this.result;
+      }
+    }
+    throw new Error('MagnitudeThreshold: pass2 data differs from pass1 data');
+  }
+
+  private locateBucket(): void {
+    if (this.bucket >= 0) return;
+    if (this.seen !== this.count) throw new Error(`MagnitudeThreshold: pass1 saw ${this.seen} of ${this.count} entries`);
+    let remaining = this.k;
+    for (let b = BUCKETS - 1; b >= 0; b--) {
+      const c = this.high[b] as number;
+      if (remaining <= c) {
+        this.bucket = b;
+        this.rankInBucket = remaining;
+        return;
+      }
+      remaining -= c;
+    }
+    throw new Error('MagnitudeThreshold: fewer entries than k');
+  }
+}
+
+/** The k-th largest |x| of values (1 ≤ k ≤ length), +Infinity when k = 0; two histogram passes, no sort. */
+export function kthLargestMagnitude(values: Float32Array, k: number): number {
+  if (!Number.isInteger(k) || k < 0 || k > values.length) {
+    throw new RangeError(`kthLargestMagnitude: k must be an integer in [0, ${values.length}], got ${k}`);
+  }
+  const t = new MagnitudeThreshold(values.length, 0, k);
+  t.pass1(values);
+  if (t.needsPass2()) t.pass2(values);
+  return t.threshold();
+}
