@@ -17,6 +17,11 @@ const bundles = [
     entryPoints: ['src/webview/main.ts'], outfile: 'dist/webview.js' },
   { platform: 'browser', format: 'iife', target: 'es2022', bundle: true, sourcemap: !production, minify: production, logLevel: 'info',
     entryPoints: ['src/webview/inspector/main.ts'], outfile: 'dist/inspector.js' },
+  // The similarity panel and the notebook renderer carry plotly (10 MB): no source maps of it, minified always.
+  { platform: 'browser', format: 'iife', target: 'es2022', bundle: true, sourcemap: false, minify: true, logLevel: 'info',
+    entryPoints: ['src/webview/similarity/main.ts'], outfile: 'dist/similarity.js' },
+  { platform: 'browser', format: 'esm', target: 'es2022', bundle: true, sourcemap: false, minify: true, logLevel: 'info',
+    entryPoints: ['src/webview/notebook/renderer.ts'], outfile: 'dist/notebookRenderer.js' },
   { ...node, entryPoints: ['test/integration/index.ts'], outfile: 'out/test/integration/index.js', external: ['vscode', 'mocha'] },
 ].filter((b) => existsSync(b.entryPoints[0]));
 

@@ -174,14 +174,24 @@ async function driveUi(page, request) {
       // Editors render spaces as no-break spaces; hand back plain text.
       return (await (await locate(page, request.selector, request.frame, timeoutMs)).innerText()).replace(/\u00a0/g, ' ');
     case 'runCommand': {
-      // As a person would: F1, type the palette title, wait for it to be the first match, Enter.
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget .quick-input-box input').first();
-      await input.waitFor({ state: 'visible', timeout: timeoutMs });
-      await input.fill(`>${request.title}`);
-      await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: request.title }).first().waitFor({ timeout: timeoutMs });
-      await page.keyboard.press('Enter');
-      return null;
+      // As a person would: F1, type the palette title, Enter once it is listed. The palette computes its list
+      // when it opens and never refreshes it, and a loaded machine can open it before the extension host has
+      // registered our commands: so close and reopen it until the entry appears.
+      const deadline = Date.now() + Math.max(timeoutMs, 30_000);
+      for (;;) {
+        await page.keyboard.press('F1');
+        const input = page.locator('.quick-input-widget .quick-input-box input').first();
+        await input.waitFor({ state: 'visible', timeout: timeoutMs });
+        await input.fill(`>${request.title}`);
+        const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: request.title }).first();
+        const listed = await row.waitFor({ timeout: 3_000 }).then(() => true, () => false);
+        if (listed) {
+          await page.keyboard.press('Enter');
+          return null;
+        }
+        await page.keyboard.press('Escape');
+        if (Date.now() > deadline) throw new Error(`"${request.title}" is not in the command palette`);
+      }
     }
     case 'screenshot': {
       mkdirSync(dirname(request.path), { recursive: true });
@@ -272,7 +282,9 @@ async function main() {
       else process.stdout.write(`${text}\n`);
     });
     await page.exposeFunction('codeAutomationExit', (code) => finish(Number(code)));
-    await page.goto(workbenchUrl({ port: server.port, workspace: ws, devPath, testsPath }));
+    // Only the navigation itself is awaited: on a loaded machine the workbench's "load" event can take longer
+    // than Playwright's default 30 s, and the test timeout below already bounds the run.
+    await page.goto(workbenchUrl({ port: server.port, workspace: ws, devPath, testsPath }), { waitUntil: 'commit', timeout: timeoutMs });
     let timer;
     const timedOut = new Promise((r) => (timer = setTimeout(() => r(124), timeoutMs)));
     const code = await Promise.race([exited, timedOut]);

@@ -2,10 +2,9 @@
  * `npm run zoo [-- --force] [--out DIR] [--tiny]`: builds the sample model zoo (scripts/zoo/zooBuilder.ts) into
  * samples/workspace/zoo, or reports that the cached one is up to date.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { buildZoo, DEFAULT_ZOO_SETTINGS, TINY_ZOO_SETTINGS } from './zooBuilder';
-
-export const DEFAULT_ZOO_FOLDER = join(__dirname, '..', '..', 'samples', 'workspace', 'zoo');
+import { DEFAULT_ZOO_FOLDER } from './zooPaths';
 
 const USAGE = `usage: npm run zoo -- [--force] [--out DIR] [--tiny]
   --force    rebuild even when the zoo is up to date

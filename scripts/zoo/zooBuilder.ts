@@ -279,7 +279,7 @@ export async function buildZoo(settings: ZooSettings, outDir: string, options: B
         encoderConfig(settings, {
           zoo_role: 'fine-tuned encoder',
           fine_tuned_from: '../base',
-          task: { name: task.name, description: task.description, transform: `data/test.safetensors: tasks.${task.name}.*` },
+          task: { name: task.name, description: task.description, transform: `../data/test.safetensors: tasks.${task.name}.*` },
           head: headConfig(task.classes),
           probe_head: { ...headConfig(task.classes), file: 'probe_head.safetensors' },
           test_accuracy: result.fine_tuned_accuracy,
@@ -360,15 +360,10 @@ Tensor names follow PyTorch's \`nn.Sequential(Linear, ReLU, Linear, ReLU)\`: \`e
 ## How it was made
 
 - Data: ${m.data.source}, shuffled with seed ${s.splitSeed}: ${m.data.train} training and ${m.data.test} held-out test images.
-- Pre-training: encoder + 10-way head on the plain digits, Adam (lr ${s.pretrain.learningRate}, batch ${s.pretrain.batchSize},
-  ${s.pretrain.epochs} epochs), He-normal initialisation (seed ${s.initSeed}). Test accuracy ${percent(m.base.test_accuracy)}.
-- Baseline per task (linear probe): the base encoder frozen, a fresh head trained on its features (Adam, lr
-  ${s.probe.learningRate}, batch ${s.probe.batchSize}, ${s.probe.epochs} epochs).
-- Fine-tuning per task: a copy of the base encoder and the probe's head trained together on the task (Adam, lr
-  ${s.finetune.learningRate}, batch ${s.finetune.batchSize}, ${s.finetune.epochs} epochs) — linear probing, then fine-tuning. Every task starts from
-  the same pre-trained weights, so \`τ = θ_task − θ_base\` is a task vector in the sense of task arithmetic.
-- Every task keeps the ten digit classes and changes the input: a pixel rearrangement, an intensity inversion, or both
-  (\`data/test.safetensors\` holds each transform, so the test inputs can be rebuilt without this code).
+- Pre-training: encoder + 10-way head on the plain digits; Adam, lr ${s.pretrain.learningRate}, batch ${s.pretrain.batchSize}, ${s.pretrain.epochs} epochs; He-normal initialisation (seed ${s.initSeed}). Test accuracy ${percent(m.base.test_accuracy)}.
+- Baseline per task (linear probe): the base encoder frozen, a fresh head trained on its features; Adam, lr ${s.probe.learningRate}, batch ${s.probe.batchSize}, ${s.probe.epochs} epochs.
+- Fine-tuning per task: a copy of the base encoder and the probe's head trained together on the task (linear probing, then fine-tuning); Adam, lr ${s.finetune.learningRate}, batch ${s.finetune.batchSize}, ${s.finetune.epochs} epochs. Every task starts from the same pre-trained weights, so \`τ = θ_task − θ_base\` is a task vector in the sense of task arithmetic.
+- Every task keeps the ten digit classes and changes the input: a pixel rearrangement, an intensity inversion, or both. \`data/test.safetensors\` holds each transform, so the test inputs can be rebuilt without this code.
 
 ## Accuracy on the held-out digits
 

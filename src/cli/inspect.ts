@@ -104,7 +104,7 @@ function formatCount(n: number): string {
 function formatValue(v: number | null, dtype: DType): string {
   if (v === null) return 'nan/inf';
   if (dtype.startsWith('I') || dtype.startsWith('U') || dtype === 'BOOL') return String(v);
-  return Number.isInteger(v) && Math.abs(v) < 1e6 ? v.toFixed(1) : v.toPrecision(5);
+  return String(Number(v.toPrecision(6)));
 }
 
 /** The human-readable table. */

@@ -82,19 +82,19 @@ export async function runJobWithProgress(start: (onProgress: (p: JobProgress) =>
   }
 }
 
-/** Exit code for an error, with the one `error:` line (an AwdErrorList adds its problems, indented, below it). */
+/** Exit code for an error, with its one `error:` line (1 for user-facing errors, 2 for bugs, 130 when cancelled). */
 export function reportError(e: unknown, io: CommandIo): number {
   if (e instanceof CancelledError) {
     io.stderr.write('cancelled: nothing was written\n');
     return 130;
   }
   if (isAwdError(e)) {
-    io.stderr.write(`error: ${e.message}\n`);
+    // One line, as main.ts prints them: a list of problems is joined.
+    io.stderr.write(`error: ${e.message.replace(/\n\s*/g, ' ')}\n`);
     return 1;
   }
   const err = e instanceof Error ? e : new Error(String(e));
-  io.stderr.write(`error: internal error: ${err.message}\n`);
-  if (process.env['AWD_MERGE_DEBUG'] && err.stack) io.stderr.write(`${err.stack}\n`);
+  io.stderr.write(`error: internal error (a bug in awd-merge, please report it): ${err.message}\n${err.stack ?? ''}\n`);
   return 2;
 }
 

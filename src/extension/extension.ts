@@ -9,6 +9,7 @@ import { registerMergeWizard } from './merge/mergeWizard';
 import { registerConfigCommands } from './config/configCommands';
 import { registerShowSimilarity } from './similarity/showSimilarity';
 import { registerInsertMergeConfig } from './merge/insertMergeConfig';
+import { registerSimilarityPanel } from './similarityPanel/similarityPanel';
 
 /** Registers every feature; each lives in its own module and hands back what to dispose. */
 export function activate(context: vscode.ExtensionContext): void {
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(registerMergeWizard(awd));
   context.subscriptions.push(registerConfigCommands(awd));
   context.subscriptions.push(registerShowSimilarity(awd));
+  context.subscriptions.push(registerSimilarityPanel(context, awd));
   context.subscriptions.push(registerInsertMergeConfig(awd));
 }
 

@@ -8,6 +8,7 @@ import { AwdErrorList, CancelledError, isAwdError } from '../core/errors';
 import { loadMergeConfig, parseMergeConfig, type LoadedConfig } from '../core/config/load';
 import { planMerge, planSimilarity } from '../core/merge/plan';
 import { runMerge } from '../core/merge/execute';
+import { DigestCache, defaultDigestCacheFile } from '../core/merge/digestCache';
 import { analyzeSimilarity } from '../core/analysis/analyze';
 import { computeTensorStats, type TensorStatsJobRequest } from './statsJob';
 import type { HostMessage, JobRequest, JobResult, WorkerMessage, MergeJobRequest, SimilarityJobRequest } from './protocol';
@@ -24,7 +25,6 @@ function post(message: WorkerMessage): void {
 
 async function runMergeJob(request: MergeJobRequest): Promise<JobResult> {
   const loaded: LoadedConfig = 'configFile' in request ? await loadMergeConfig(request.configFile) : parseMergeConfig(request.config.text, request.config.file);
-  for (const w of loaded.warnings) post({ type: 'log', message: `warning: ${w.message}` });
   post({ type: 'progress', progress: { phase: 'plan', bytesDone: 0, bytesTotal: 0 } });
   const plan = await planMerge(loaded);
   try {
@@ -34,6 +34,7 @@ async function runMergeJob(request: MergeJobRequest): Promise<JobResult> {
       signal: controller.signal,
       onProgress: (progress) => post({ type: 'progress', progress }),
       log: (message) => post({ type: 'log', message }),
+      digestCache: new DigestCache(defaultDigestCacheFile()),
     });
     const { record: _record, statistics: _statistics, ...summary } = result;
     return { kind: 'merge', merge: summary };
@@ -45,6 +46,7 @@ async function runMergeJob(request: MergeJobRequest): Promise<JobResult> {
 async function runSimilarityJob(request: SimilarityJobRequest): Promise<JobResult> {
   post({ type: 'progress', progress: { phase: 'plan', bytesDone: 0, bytesTotal: 0 } });
   const plan = await planSimilarity(request.base, request.models, { include: request.include ?? ['*'], exclude: request.exclude ?? [] });
+  for (const w of plan.warnings) post({ type: 'log', message: `warning: ${w.message}` });
   try {
     const similarity = await analyzeSimilarity(plan, {
       ...(request.awd ? { awd: request.awd } : {}),

@@ -108,15 +108,18 @@ function bitsToF16(bits: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Lookup tables, built on first use
 
-let f16Table: Float32Array | undefined;
+let f16Table: Uint32Array | undefined;
 let e4m3Table: Float32Array | undefined;
 let e5m2Table: Float32Array | undefined;
 
-/** All 65536 binary16 values as float32 (exact: every f16 is representable in f32). */
-function f16Lookup(): Float32Array {
+/** All 65536 binary16 values as float32 bit patterns (exact: every f16 is a float32; NaN payloads kept). */
+function f16Lookup(): Uint32Array {
   if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToNumber(h);
+    const values = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) values[h] = f16BitsToNumber(h);
+    f16Table = new Uint32Array(values.buffer);
+    // Copy integer bits, not floats, so NaN keeps its sign and payload: f16 NaN (s, m) → f32 NaN (s, m << 13).
+    for (let h = 0; h < 65536; h++) if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) f16Table[h] = ((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13);
   }
   return f16Table;
 }
@@ -175,16 +178,29 @@ export function decodeToFloat32(dtype: DType, bytes: Uint8Array, out?: Float32Ar
   const result = out ?? new Float32Array(n);
   switch (dtype) {
     case 'BF16': {
-      // bf16 is the upper half of an f32: shift the 16 bits into place through a Uint32 view of the output.
-      const src = alignedView(bytes, 2, (b, o, l) => new Uint16Array(b, o, l));
+      // bf16 is the upper half of an f32: move the 16 bits into place through a Uint32 view of the output.
       const dst = new Uint32Array(result.buffer, result.byteOffset, n);
-      for (let i = 0; i < n; i++) dst[i] = src[i]! << 16;
+      if (bytes.byteOffset % 4 === 0) {
+        // Two elements per 32-bit load (little-endian: element 2i in the low half): about twice the one-by-one rate.
+        const pairs = n >>> 1;
+        const src = new Uint32Array(bytes.buffer, bytes.byteOffset, pairs);
+        for (let i = 0, j = 0; i < pairs; i++, j += 2) {
+          const x = src[i]!;
+          dst[j] = x << 16;
+          dst[j + 1] = x & 0xffff0000;
+        }
+        if (n % 2 === 1) dst[n - 1] = (bytes[2 * n - 2]! | (bytes[2 * n - 1]! << 8)) << 16;
+      } else {
+        const src = alignedView(bytes, 2, (b, o, l) => new Uint16Array(b, o, l));
+        for (let i = 0; i < n; i++) dst[i] = src[i]! << 16;
+      }
       break;
     }
     case 'F16': {
       const src = alignedView(bytes, 2, (b, o, l) => new Uint16Array(b, o, l));
       const table = f16Lookup();
-      for (let i = 0; i < n; i++) result[i] = table[src[i]!]!;
+      const dst = new Uint32Array(result.buffer, result.byteOffset, n);
+      for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
       break;
     }
     case 'F64': {
@@ -280,17 +296,25 @@ export function encodeFloat32(dtype: FloatOutputDType, values: Float32Array, out
     }
     case 'BF16':
     case 'F16': {
-      const convert = dtype === 'BF16' ? bitsToBf16 : bitsToF16;
-      if (result.byteOffset % 2 === 0) {
-        const dst = new Uint16Array(result.buffer, result.byteOffset, n);
-        for (let i = 0; i < n; i++) dst[i] = convert(src[i]!);
+      const dst = result.byteOffset % 2 === 0 ? new Uint16Array(result.buffer, result.byteOffset, n) : new Uint16Array(n);
+      if (dtype === 'BF16') {
+        for (let i = 0; i < n; i++) {
+          const b = src[i]!;
+          // Same rounding as bitsToBf16, inlined: this loop is the writer's hot path.
+          dst[i] = (b & 0x7fffffff) > 0x7f800000 ? ((b >>> 16) | 0x0040) & 0xffff : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+        }
       } else {
         for (let i = 0; i < n; i++) {
-          const h = convert(src[i]!);
-          result[2 * i] = h & 0xff;
-          result[2 * i + 1] = h >>> 8;
+          const b = src[i]!;
+          const a = b & 0x7fffffff;
+          // Normal f16 range [2^-14, 2^16): rebias the exponent by 112 and round the 13 dropped bits to even in one
+          // add (a carry into the exponent is right, up to Inf); everything else takes the general path.
+          dst[i] = a >= 0x38800000 && a < 0x47800000
+            ? ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13) | ((b >>> 16) & 0x8000)
+            : bitsToF16(b);
         }
       }
+      if (dst.byteOffset !== result.byteOffset || dst.buffer !== result.buffer) result.set(new Uint8Array(dst.buffer, 0, n * 2));
       break;
     }
   }

@@ -44,10 +44,24 @@ export async function detectFileKind(path: string): Promise<FileKind> {
     if (head.length >= 262 && new TextDecoder('latin1').decode(head.subarray(257, 262)) === 'ustar') return 'pytorch';
     // A JSON object is an index only if it has a weight_map (checked in full when parsed).
     if (new TextDecoder().decode(head).trimStart().startsWith('{') && (await looksLikeIndex(file))) return 'shard-index';
+    // No content matched: a file named like a known format goes to that reader, whose error says what is wrong.
+    const byName = kindFromExtension(file.path);
+    if (byName) return byName;
     throw new AwdError('not a checkpoint format we recognise', { file: file.path, fix: SUPPORTED });
   } finally {
     await file.close();
   }
+}
+
+/** The format a file's name claims, used only when its content matched nothing (for a precise error). */
+function kindFromExtension(path: string): FileKind | undefined {
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.safetensors')) return 'safetensors';
+  if (lower.endsWith('.index.json')) return 'shard-index';
+  if (lower.endsWith('.npy')) return 'npy';
+  if (lower.endsWith('.npz')) return 'npz';
+  if (/\.(bin|pt|pth|ckpt)$/.test(lower)) return 'pytorch';
+  return undefined;
 }
 
 /** Scans (a bounded prefix of) a JSON file for a weight_map key; real indexes put metadata first, then weight_map. */

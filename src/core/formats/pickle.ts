@@ -156,8 +156,6 @@ export function unpickle(
   }
 }
 
-const MARK = Symbol('mark');
-
 const latin1 = new TextDecoder('latin1');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

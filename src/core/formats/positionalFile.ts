@@ -5,6 +5,8 @@
 import { promises as fsp } from 'node:fs';
 import { AwdError } from '../errors';
 
+const MAX_READ_BYTES = 1 << 30;
+
 export class PositionalFile {
   private closed = false;
 
@@ -39,7 +41,8 @@ export class PositionalFile {
     if (this.closed) throw new AwdError('read after the checkpoint was closed', { file: this.path });
     let done = 0;
     while (done < target.byteLength) {
-      const { bytesRead } = await this.handle.read(target, done, target.byteLength - done, position + done);
+      // fs.read takes at most 2 GiB per call; a larger tensor range is read in pieces.
+      const { bytesRead } = await this.handle.read(target, done, Math.min(target.byteLength - done, MAX_READ_BYTES), position + done);
       if (bytesRead === 0) {
         throw new AwdError(`file ends at byte ${position + done}, before byte ${position + target.byteLength} it should hold`, {
           file: this.path,

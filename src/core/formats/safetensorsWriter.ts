@@ -375,7 +375,8 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
 async function writeFully(handle: fsp.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    // fs.write takes at most 2 GiB per call.
+    const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30), position + done);
     done += bytesWritten;
   }
 }

@@ -1,10 +1,12 @@
 /**
  * What a torch.save pickle may reference, as inert descriptors: the allow-list of Python globals (OrderedDict,
- * torch's tensor/parameter rebuild functions, storage types, dtypes), storage and tensor descriptors built from
- * them, and the flattening of the unpickled object into dotted tensor names and string metadata.
+ * torch's tensor/parameter rebuild functions, storage types, dtypes; plus data-only helpers seen in real training
+ * checkpoints: set/frozenset, _codecs.encode for bytes, torch.Size, torch.device, numpy scalars), storage and
+ * tensor descriptors built from them, and the flattening of the unpickled object into dotted tensor names and
+ * string metadata. Every builder here is our own TypeScript over already-parsed values; none runs file content.
  */
 import { AwdError } from '../errors';
-import { dtypeSize } from './dtypes';
+import { dtypeSize, f16BitsToNumber } from './dtypes';
 import {
   PickleDict,
   PickleFloat,
@@ -213,6 +215,81 @@ function makeSet(frozen: boolean) {
   };
 }
 
+/** numpy.dtype('f8', False, True), with its byte order set by BUILD: only what a numpy scalar needs. */
+export class NumpyDType extends PickleInstance {
+  readonly typeName = 'numpy.dtype';
+  byteOrder = '<';
+  constructor(readonly code: string) {
+    super();
+  }
+  override setState(state: PickleValue): void {
+    const order = state instanceof PickleTuple ? state.items[1] : undefined;
+    if (order !== '<' && order !== '>' && order !== '|' && order !== '=') throw new Error('a numpy dtype state without a byte order');
+    this.byteOrder = order;
+  }
+}
+
+function numpyDType(args: readonly PickleValue[]): NumpyDType {
+  const code = args[0];
+  if (typeof code !== 'string' || !/^([fiu][1248]|b1)$/.test(code)) {
+    throw new Error(`numpy dtype ${typeof code === 'string' ? code.slice(0, 16) : describe(code ?? null)} is not a plain number type`);
+  }
+  return new NumpyDType(code);
+}
+
+/**
+ * numpy.core.multiarray.scalar(dtype, bytes): a numpy number (an epoch or accuracy saved as np.float64, …) decoded
+ * from its bytes to a Python-like int, float or bool.
+ */
+function numpyScalar(args: readonly PickleValue[]): PickleValue {
+  const [dtype, raw] = args;
+  if (!(dtype instanceof NumpyDType) || !(raw instanceof Uint8Array)) throw new Error('a numpy scalar without a dtype and bytes');
+  const size = Number(dtype.code.slice(1));
+  if (raw.length !== size) throw new Error(`a numpy ${dtype.code} scalar of ${raw.length} bytes`);
+  const view = new DataView(raw.buffer, raw.byteOffset, size);
+  const little = dtype.byteOrder !== '>';
+  switch (dtype.code) {
+    case 'b1':
+      return raw[0] !== 0;
+    case 'f2':
+      return new PickleFloat(f16BitsToNumber(view.getUint16(0, little)));
+    case 'f4':
+      return new PickleFloat(shortestSingle(view.getFloat32(0, little)));
+    case 'f8':
+      return new PickleFloat(view.getFloat64(0, little));
+    case 'i1':
+      return view.getInt8(0);
+    case 'u1':
+      return view.getUint8(0);
+    case 'i2':
+      return view.getInt16(0, little);
+    case 'u2':
+      return view.getUint16(0, little);
+    case 'i4':
+      return view.getInt32(0, little);
+    case 'u4':
+      return view.getUint32(0, little);
+    case 'i8':
+      return narrowBigInt(view.getBigInt64(0, little));
+    default:
+      return narrowBigInt(view.getBigUint64(0, little));
+  }
+}
+
+/** The shortest decimal that reads back as the same float32, as numpy prints it (0.1, not 0.10000000149011612). */
+function shortestSingle(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let digits = 1; digits < 9; digits++) {
+    const candidate = Number(x.toPrecision(digits));
+    if (Math.fround(candidate) === x) return candidate;
+  }
+  return x;
+}
+
+function narrowBigInt(v: bigint): number | bigint {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
 /** The allow-list. Everything not named here is refused by the interpreter with the global's name. */
 export function resolveTorchGlobal(module: string, name: string): PickleGlobal | undefined {
   const g = (call: (args: readonly PickleValue[]) => PickleValue) => new PickleGlobal(module, name, call);
@@ -234,6 +311,10 @@ export function resolveTorchGlobal(module: string, name: string): PickleGlobal |
     return new TorchStorageType(module, name, STORAGE_DTYPES[name]);
   }
   if (module === 'torch' && name in TORCH_DTYPES) return new TorchDTypeGlobal(name, TORCH_DTYPES[name]);
+  if (module === 'torch' && name === 'device') {
+    // torch.device('cuda', 0) → the string torch prints, "cuda:0".
+    return g((args) => args.map((a) => (typeof a === 'string' || typeof a === 'number' ? String(a) : describe(a))).join(':'));
+  }
   if (module === 'torch' && name === 'Size') {
     return g((args) => new PickleTuple(intTuple(args[0] ?? null, 'torch.Size')));
   }
@@ -241,6 +322,8 @@ export function resolveTorchGlobal(module: string, name: string): PickleGlobal |
     return g(makeSet(name === 'frozenset'));
   }
   if (module === '_codecs' && name === 'encode') return g(codecsEncode);
+  if (module === 'numpy' && name === 'dtype') return g(numpyDType);
+  if ((module === 'numpy.core.multiarray' || module === 'numpy._core.multiarray') && name === 'scalar') return g(numpyScalar);
   return undefined;
 }
 

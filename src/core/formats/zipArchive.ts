@@ -3,9 +3,62 @@
  * positional reads), and bounded inflation of deflated entries (never more than the stated size, so a zip bomb
  * fails instead of filling memory).
  */
+import { Readable } from 'node:stream';
 import * as yauzl from 'yauzl';
 import { AwdError } from '../errors';
 import type { PositionalFile } from './positionalFile';
+
+/**
+ * yauzl reads through our open file with every position checked first: a damaged zip64 record can hold offsets
+ * beyond 2^53, which yauzl's own fd reader passes to fs.read inside a callback, where the throw escapes every handler.
+ */
+class PositionalZipReader extends yauzl.RandomAccessReader {
+  constructor(private readonly file: PositionalFile) {
+    super();
+  }
+
+  private outside(position: number, length: number): Error | undefined {
+    if (Number.isSafeInteger(position) && position >= 0 && length >= 0 && position + length <= this.file.size) return undefined;
+    return new Error(`a zip record points outside the file (${length} bytes at ${position})`);
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    const bad = this.outside(position, length);
+    if (bad) {
+      setImmediate(() => callback(bad));
+      return;
+    }
+    this.file.readInto(position, buffer.subarray(offset, offset + length)).then(
+      () => callback(null),
+      (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+    );
+  }
+
+  /** Used for inflating: an entry's compressed bytes, streamed in 1 MiB reads so memory stays flat. */
+  override _readStreamForRange(start: number, end: number): Readable {
+    const file = this.file;
+    const bad = this.outside(start, end - start);
+    let position = start;
+    return new Readable({
+      read() {
+        if (bad) return void this.destroy(bad);
+        if (position >= end) return void this.push(null);
+        const length = Math.min(1 << 20, end - position);
+        const at = position;
+        position += length;
+        file.read(at, length).then(
+          (bytes) => this.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+          (e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e))),
+        );
+      },
+    });
+  }
+
+  /** The file belongs to the caller, who closes it. */
+  override close(callback: (err: Error | null) => void): void {
+    setImmediate(() => callback(null));
+  }
+}
 
 export type ZipEntry = yauzl.Entry;
 
@@ -25,7 +78,11 @@ export class ZipArchive {
   static async open(file: PositionalFile, fix: string): Promise<ZipArchive> {
     let zip: yauzl.ZipFile;
     try {
-      zip = await yauzl.openPromise(file.path, { lazyEntries: true, autoClose: false, strictFileNames: false });
+      zip = await yauzl.fromRandomAccessReaderPromise(new PositionalZipReader(file), file.size, {
+        lazyEntries: true,
+        autoClose: false,
+        strictFileNames: false,
+      });
     } catch (e) {
       throw new AwdError(`not a readable zip archive: ${(e as Error).message}`, { file: file.path, fix });
     }

@@ -13,8 +13,10 @@ interface KernelExports {
   heapBase(): number;
   gramUpper(rows: number, K: number, n: number, stride: number, gram: number): void;
   gramUpperF64(rows: number, K: number, n: number, stride: number, gram: number, wide: number): void;
+  gramOfDifferencesUpperF64(models: number, K: number, n: number, stride: number, base: number, gram: number, wide: number): void;
   gramOfDifferencesUpper(models: number, K: number, n: number, stride: number, base: number, gram: number, tau: number): void;
   weightedSumOfDifferences(base: number, models: number, K: number, n: number, stride: number, coeffs: number, out: number): void;
+  trimBelow(row: number, n: number, t: number): void;
   tiesMerge(rows: number, K: number, n: number, stride: number, weights: number, normalize: number, out: number): void;
   dareRescale(row: number, n: number, start: bigint, k0: number, k1: number, k2: number, keepBelow: number, keepAll: number, density: number): void;
 }
@@ -22,7 +24,7 @@ interface KernelExports {
 /** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */
 const BLOCK = 8192;
 /** The kernels' float32 flush interval (assembly/kernels.ts FLUSH): size of the τ scratch per row. */
-const FLUSH = 256;
+const FLUSH = 128;
 const PAGE = 65536;
 
 function align16(x: number): number {
@@ -62,13 +64,14 @@ class WasmKernels {
 
   /**
    * gram += rows·rowsᵀ (full symmetric), base = undefined; or the same for τ_i = fround(rows[i] − base).
-   * exact (rows only, no base): float64 products and sums, about half the speed of float32 partial sums.
+   * exact: float64 products and sums (no float32 rounding beyond τ's own), about half the speed of float32
+   * partial sums.
    */
   gram(rows: readonly Float32Array[], base: Float32Array | undefined, gram: Float64Array, exact = false): void {
-    if (exact && base !== undefined) throw new RangeError('the exact WASM Gram kernel takes rows, not differences');
     const K = rows.length;
     const n = rows[0]?.length ?? 0;
-    const gramBytes = align16(K * K * 8);
+    // Two float64 lanes per entry (assembly/kernels.ts flushTo), summed below.
+    const gramBytes = K * K * 16;
     const tauBytes = align16(K * FLUSH * 8);
     const stride = BLOCK * 4;
     const start = this.scratch(gramBytes + tauBytes + (K + 1) * stride);
@@ -76,7 +79,7 @@ class WasmKernels {
     const tauPtr = gramPtr + gramBytes;
     const rowsPtr = tauPtr + tauBytes;
     const basePtr = rowsPtr + K * stride;
-    this.f64(gramPtr, K * K).fill(0);
+    this.f64(gramPtr, 2 * K * K).fill(0);
     for (let s = 0; s < n; s += BLOCK) {
       const len = Math.min(BLOCK, n - s);
       for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
@@ -85,13 +88,14 @@ class WasmKernels {
         else this.k.gramUpper(rowsPtr, K, len, stride, gramPtr);
       } else {
         this.f32(basePtr, len).set(base.subarray(s, s + len));
-        this.k.gramOfDifferencesUpper(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
+        if (exact) this.k.gramOfDifferencesUpperF64(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
+        else this.k.gramOfDifferencesUpper(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
       }
     }
-    const acc = this.f64(gramPtr, K * K);
+    const acc = this.f64(gramPtr, 2 * K * K);
     for (let i = 0; i < K; i++) {
       for (let j = i; j < K; j++) {
-        const v = acc[i * K + j] as number;
+        const v = (acc[2 * (i * K + j)] as number) + (acc[2 * (i * K + j) + 1] as number);
         gram[i * K + j] = (gram[i * K + j] as number) + v;
         if (j !== i) gram[j * K + i] = (gram[j * K + i] as number) + v;
       }
@@ -137,6 +141,17 @@ class WasmKernels {
       for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
       this.k.tiesMerge(rowsPtr, K, len, stride, weightPtr, normalize ? 1 : 0, outPtr);
       out.set(this.f32(outPtr, len), s);
+    }
+  }
+
+  /** row[e] = 0 where |row[e]| < t32, t32 a float32 (for float32 data the same as comparing with t ≤ t32). */
+  trimBelow(row: Float32Array, t32: number): void {
+    const ptr = this.scratch(BLOCK * 4);
+    for (let s = 0; s < row.length; s += BLOCK) {
+      const len = Math.min(BLOCK, row.length - s);
+      this.f32(ptr, len).set(row.subarray(s, s + len));
+      this.k.trimBelow(ptr, len, t32);
+      row.set(this.f32(ptr, len), s);
     }
   }
 

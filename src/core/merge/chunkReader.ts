@@ -14,11 +14,12 @@ export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 export const GRAM_BLOCK_ELEMENTS = 65536;
 
 /**
- * Elements per chunk for K models under a memory budget: the K + 1 input buffers plus 3 more a method may need
- * (δ, the merged task vector, the output), all float32; a whole number of Gram blocks (at least one).
+ * Elements per chunk for K models under a memory budget: two sets of K + 1 input buffers (one being read while the
+ * other is computed on) plus 3 more a method may need (δ, the merged task vector, the output), all float32; a whole
+ * number of Gram blocks (at least one).
  */
 export function chunkElementsFor(K: number, budgetBytes: number): number {
-  const fit = Math.floor(budgetBytes / ((K + 4) * 4));
+  const fit = Math.floor(budgetBytes / ((2 * (K + 1) + 3) * 4));
   return Math.max(GRAM_BLOCK_ELEMENTS, fit - (fit % GRAM_BLOCK_ELEMENTS));
 }
 
@@ -77,4 +78,70 @@ export function inputBytesPerElement(inputs: readonly (Checkpoint | undefined)[]
     if (t && t.elements > 0) bytes += t.bytes / t.elements;
   }
   return bytes;
+}
+
+/** One piece of work of a pass: elements [start, end) of tensor `name`, read from every input when `read`. */
+export interface ChunkItem {
+  name: string;
+  start: number;
+  end: number;
+  read: boolean;
+}
+
+/**
+ * Reads chunks one ahead: while the caller computes on chunk n (in one buffer set), chunk n + 1 is being read into
+ * the other, on libuv's I/O threads, so reading and computing overlap. Items with `read: false` (tensors copied
+ * through) are handed over in order without reading, the prefetch running on behind them.
+ */
+export class ChunkPipeline {
+  private readonly readers: [TensorChunkReader, TensorChunkReader];
+  private slot = 0;
+
+  constructor(base: Checkpoint | undefined, models: readonly Checkpoint[], readonly chunkElements: number) {
+    this.readers = [new TensorChunkReader(base, models, chunkElements), new TensorChunkReader(base, models, chunkElements)];
+  }
+
+  get bufferBytes(): number {
+    return this.readers[0].bufferBytes + this.readers[1].bufferBytes;
+  }
+
+  /**
+   * The items in order, each with its chunk when read. A chunk's views stay valid until the next item is asked
+   * for. Leaving the loop early (break, throw) waits for the read in flight, so no read outlives the pass.
+   */
+  async *run<T extends ChunkItem>(items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+    const nextRead = (from: number): number => {
+      for (let j = from; j < items.length; j++) if (items[j]!.read) return j;
+      return -1;
+    };
+    const start = (j: number): Promise<InputChunk> => {
+      const it = items[j]!;
+      const p = this.readers[this.slot++ % 2]!.read(it.name, it.start, it.end);
+      // Observed here so that a read failing after the caller stopped is not an unhandled rejection.
+      p.catch(() => undefined);
+      return p;
+    };
+    let pendingIndex = nextRead(0);
+    let pending = pendingIndex >= 0 ? start(pendingIndex) : undefined;
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (!item.read) {
+          yield { item, chunk: undefined };
+          continue;
+        }
+        const chunk = await pending!;
+        pendingIndex = nextRead(i + 1);
+        pending = pendingIndex >= 0 ? start(pendingIndex) : undefined;
+        yield { item, chunk };
+      }
+    } finally {
+      if (pending) await pending.catch(() => undefined);
+    }
+  }
+}
+
+/** The chunk items of the given tensors, in order. */
+export function chunkItems(tensors: readonly { name: string; elements: number }[], chunkElements: number): ChunkItem[] {
+  return tensors.flatMap((t) => chunkRanges(t.elements, chunkElements).map(([start, end]) => ({ name: t.name, start, end, read: true })));
 }

@@ -61,9 +61,15 @@ function elementHash(k0: number, k1: number, k2: number, index: number): number 
   return mix32((h + k2) >>> 0);
 }
 
+/** The round keys of the last key asked for: per-element callers of dareUniform ask for the same key in a row. */
+let lastKey: { seed: number; model: number; tensor: string; keys: [number, number, number] } | undefined;
+
 /** u(key, index) ∈ [0, 1) from 32 random bits; the mask keeps element `index` when u < density. */
 export function dareUniform(key: DareMaskKey, index: number): number {
-  const [k0, k1, k2] = dareRoundKeys(key);
+  if (lastKey?.seed !== key.seed || lastKey.model !== key.model || lastKey.tensor !== key.tensor) {
+    lastKey = { seed: key.seed, model: key.model, tensor: key.tensor, keys: dareRoundKeys(key) };
+  }
+  const [k0, k1, k2] = lastKey.keys;
   return elementHash(k0, k1, k2, index) / 4294967296;
 }
 

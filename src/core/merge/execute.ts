@@ -1,22 +1,26 @@
 /**
  * The merge executor: runs a MergePlan as a few streaming passes over the inputs, tensor by tensor and chunk by
- * chunk, straight into the output file. Peak memory is the chunk buffers (set by the memory budget), whatever
- * the model size and K.
+ * chunk, straight into the output file. Peak memory is the chunk buffers (set by the memory budget: two sets of
+ * K + 1 input chunks, one read ahead while the other is computed on, plus three output-side chunks), whatever the
+ * model size and K.
  *
  * Passes (each reads every selected tensor of the base and the K models once):
  *  - statistics, only with AWD: the K×K Gram matrix of the task vectors per tensor → AWD's coefficients a;
  *  - threshold, only for TIES with trim_scope `model`: the per-model magnitude histogram of τ (τ̂ with AWD, so it
  *    comes after the statistics pass), plus one refinement pass for the low 16 bits of the threshold — so TIES at
- *    model scope with AWD reads the inputs 4 times (statistics, 2 × threshold, output);
+ *    model scope reads the inputs 3 times, and with AWD 4 times (statistics, 2 × threshold, output);
  *  - output: τ → τ̂ = τ − δ (δ = Σ_k a_k τ_k materialised per chunk only for the non-TA methods; task arithmetic
  *    with AWD runs as plain task arithmetic with the effective coefficients) → method → θ = θ_0 + λ·m → the
  *    writer casts once to the output dtype. Copied tensors go through byte for byte.
- * TIES at trim_scope `tensor` finds each tensor's thresholds in memory when the tensor fits one chunk, else with
- * two extra reads of that tensor alone.
+ * TIES at trim_scope `tensor` finds a tensor's thresholds in memory when the tensor fits one chunk, else with two
+ * extra reads of that tensor alone, before the output pass.
  *
- * Determinism: chunking is fixed by the budget, every sum has a fixed order, and DARE's masks depend only on
- * (seed, model, tensor, element). Wall-clock times go only into the record file beside the output, never into
- * the output's `__metadata__`, so the same config gives a bit-identical output file.
+ * Determinism: chunks are whole Gram blocks (chunkReader.ts) and the result statistics are gathered in fixed
+ * blocks, every sum has a fixed order, and DARE's masks depend only on (seed, model, tensor, element). Wall-clock
+ * times and the config file's name go only into the record file beside the output, never into the output's
+ * `__metadata__`, so the same config — or the record it left — gives a bit-identical output file.
+ *
+ * The inputs' SHA-256 for the record are computed on another thread while the passes run (inputHashing.ts).
  */
 import { writeFile, rm, stat } from 'node:fs/promises';
 import type { Checkpoint } from '../formats/types';
@@ -28,13 +32,14 @@ import { trimBelow, tiesMergeChunk } from './ties';
 import { dareRescaleInPlace } from './dare';
 import { effectiveTaskArithmeticCoefficients } from './awd';
 import type { MergePlan, PlannedTensor } from './plan';
-import { TensorChunkReader, chunkRanges, chunkElementsFor, inputBytesPerElement, DEFAULT_MEMORY_BUDGET_BYTES, type InputChunk } from './chunkReader';
+import { ChunkPipeline, chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
 import { accumulateTensorGrams } from './gramPass';
 import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
 import { TensorStatisticsAccumulator, type TensorStatistics } from './tensorStats';
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
 import { hashFilesInBackground } from './inputHashing';
+import type { DigestCache } from './digestCache';
 
 export interface RunMergeOptions {
   /** Elements per chunk; overrides memoryBudgetBytes (tests use tiny values to force chunking). */
@@ -44,6 +49,8 @@ export interface RunMergeOptions {
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   log?: (message: string) => void;
+  /** Cache of input digests (see digestCache.ts); without one every input is hashed on every run. */
+  digestCache?: DigestCache;
 }
 
 export interface MergeResult {
@@ -92,21 +99,22 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
 
   for (const w of plan.warnings) log(`warning: ${w.message}`);
   const inputFiles = [...(plan.base?.files ?? []), ...plan.models.flatMap((m) => m.files)];
-  const hashing = hashFilesInBackground(inputFiles);
+  const hashing = hashFilesInBackground(inputFiles, opts.digestCache);
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   try {
     const merged = plan.tensors.filter((t) => t.action === 'merge');
-    const reader = new TensorChunkReader(base, plan.models, chunkElements);
+    const pipeline = new ChunkPipeline(base, plan.models, chunkElements);
     const inputs: (Checkpoint | undefined)[] = [base, ...plan.models];
     const perElement = new Map(merged.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
+    const byName = new Map(plan.tensors.map((t) => [t.name, t]));
     let passes = 0;
 
     // Statistics pass: AWD's Gram matrices and coefficients.
     let awd: ReturnType<typeof runAwd> | undefined;
     if (config.awd && base) {
       log(`statistics pass: Gram matrices of ${K} task vectors over ${merged.length} tensors`);
-      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements, signal: opts.signal, onProgress: opts.onProgress });
+      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements, signal: opts.signal, onProgress: opts.onProgress }, pipeline);
       passes++;
       awd = runAwd(grams, K, config.awd, plan.weights, config.parameters.lambda);
       log(`AWD (${config.awd.granularity}): mean |cos| ${awd.report.mean_abs_cos_before.toFixed(4)} → ${awd.report.mean_abs_cos_after.toFixed(4)}, ‖δ‖/mean‖τ‖ = ${awd.report.delta_norm_relative.toFixed(4)}`);
@@ -118,51 +126,54 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const mergedTask = new Float32Array(chunkElements);
     const output = new Float32Array(chunkElements);
 
-    /** Reads a chunk and turns the model rows into τ̂_i (τ_i without AWD), in place. */
-    const readTaskVectors = async (t: PlannedTensor, start: number, end: number): Promise<InputChunk> => {
-      const chunk = await reader.read(t.name, start, end);
-      const a = coefficientsOf.get(t.name);
-      const d = delta.subarray(0, end - start);
+    /** Turns a chunk's model rows into τ̂_i (τ_i without AWD), in place. */
+    const toTaskVectors = (name: string, chunk: InputChunk): void => {
+      const a = coefficientsOf.get(name);
+      const d = delta.subarray(0, chunk.end - chunk.start);
       if (a) weightedSumOfDifferences(chunk.base, chunk.models, a, d);
       for (const row of chunk.models) {
         subtractInto(row, row, chunk.base);
         if (a) subtractInto(row, row, d);
       }
-      return chunk;
     };
 
     /** One read of the given tensors' τ̂ chunks, each row handed to `visit(modelIndex, row)`. */
     const taskVectorPass = async (phase: PassPhase, tensors: readonly PlannedTensor[], visit: (i: number, row: Float32Array) => void): Promise<void> => {
       const meter = new ProgressMeter(phase, tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
-      for (const t of tensors) {
-        for (const [start, end] of chunkRanges(t.elements, chunkElements)) {
-          throwIfCancelled(opts.signal);
-          const chunk = await readTaskVectors(t, start, end);
-          chunk.models.forEach((row, i) => visit(i, row));
-          meter.add((end - start) * perElement.get(t.name)!, t.name);
-          memory.sample();
-        }
+      throwIfCancelled(opts.signal);
+      for await (const { item, chunk } of pipeline.run(chunkItems(tensors, chunkElements))) {
+        toTaskVectors(item.name, chunk!);
+        chunk!.models.forEach((row, i) => visit(i, row));
+        meter.add((item.end - item.start) * perElement.get(item.name)!, item.name);
+        memory.sample();
+        throwIfCancelled(opts.signal);
       }
       meter.end();
     };
 
-    /** Exact per-model magnitude thresholds over `tensors` (k_i = floor(density_i · n)): one or two reads. */
-    const streamedThresholds = async (tensors: readonly PlannedTensor[]): Promise<number[]> => {
+    /** Exact per-model magnitude thresholds over `tensors` (k_i = floor(density_i · n)): one or two reads of them. */
+    const streamedThresholds = async (tensors: readonly PlannedTensor[]): Promise<{ thresholds: number[]; reads: number }> => {
       const count = tensors.reduce((s, t) => s + t.elements, 0);
       const selectors = plan.models.map((_, i) => new MagnitudeThreshold(count, plan.densities[i]!));
       await taskVectorPass('threshold', tensors, (i, row) => selectors[i]!.pass1(row));
-      passes++;
+      let reads = 1;
       if (selectors.some((s) => s.needsPass2())) {
         await taskVectorPass('threshold', tensors, (i, row) => selectors[i]!.pass2(row));
-        passes++;
+        reads++;
       }
-      return selectors.map((s) => s.threshold());
+      return { thresholds: selectors.map((s) => s.threshold()), reads };
     };
 
-    let modelThresholds: number[] | undefined;
+    // TIES thresholds that need their own reads: per model over everything (scope `model`), or per tensor for the
+    // tensors too large for one chunk (scope `tensor`; smaller ones are thresholded in memory in the output pass).
+    const thresholdsOf = new Map<string, number[]>();
     if (method === 'ties' && config.parameters.trim_scope === 'model') {
       log(`threshold pass: per-model magnitude thresholds over ${merged.length} tensors`);
-      modelThresholds = await streamedThresholds(merged);
+      const { thresholds, reads } = await streamedThresholds(merged);
+      passes += reads;
+      for (const t of merged) thresholdsOf.set(t.name, thresholds);
+    } else if (method === 'ties') {
+      for (const t of merged.filter((x) => x.elements > chunkElements)) thresholdsOf.set(t.name, (await streamedThresholds([t])).thresholds);
     }
 
     // Output pass.
@@ -175,56 +186,56 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const outputTotal = plan.tensors.reduce((s, t) => s + (t.action === 'merge' ? t.elements * perElement.get(t.name)! : copySource(plan).tensor(t.name)!.bytes), 0);
     const meter = new ProgressMeter('output', outputTotal, opts.onProgress);
     const statistics: Record<string, TensorStatistics> = {};
-    const taCoefficients = (t: PlannedTensor): Float64Array => {
-      const a = coefficientsOf.get(t.name);
-      if (a) return effectiveTaskArithmeticCoefficients(a, plan.weights, config.parameters.lambda);
-      return Float64Array.from(plan.weights, (w) => config.parameters.lambda * w);
-    };
-
-    for (const t of plan.tensors) {
-      if (t.action === 'copy') {
+    const taCoefficients = new Map(
+      merged.map((t) => {
+        const a = coefficientsOf.get(t.name);
+        return [t.name, a ? effectiveTaskArithmeticCoefficients(a, plan.weights, config.parameters.lambda) : Float64Array.from(plan.weights, (w) => config.parameters.lambda * w)];
+      }),
+    );
+    const items: ChunkItem[] = plan.tensors.flatMap((t) =>
+      t.action === 'copy' ? [{ name: t.name, start: 0, end: t.elements, read: false }] : chunkItems([t], chunkElements),
+    );
+    let stats: TensorStatisticsAccumulator | undefined;
+    throwIfCancelled(opts.signal);
+    for await (const { item, chunk } of pipeline.run(items)) {
+      const t = byName.get(item.name)!;
+      if (!chunk) {
         await copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
         continue;
       }
-      const stats = new TensorStatisticsAccumulator();
-      const bytesPerElement = perElement.get(t.name)!;
-      let tensorThresholds = modelThresholds;
-      if (method === 'ties' && !tensorThresholds && t.elements > chunkElements) {
-        tensorThresholds = await streamedThresholds([t]);
-      }
-      for (const [start, end] of chunkRanges(t.elements, chunkElements)) {
-        throwIfCancelled(opts.signal);
-        const n = end - start;
-        const result = output.subarray(0, n);
-        const m = mergedTask.subarray(0, n);
-        if (method === 'linear') {
-          const chunk = await reader.read(t.name, start, end);
-          weightedAverageInto(chunk.models, plan.weights, result);
-        } else if (method === 'task_arithmetic') {
-          const chunk = await reader.read(t.name, start, end);
-          weightedSumOfDifferences(chunk.base, chunk.models, taCoefficients(t), m);
-          addScaledInto(result, chunk.base, m, 1);
+      if (item.start === 0) stats = new TensorStatisticsAccumulator();
+      const { start, end } = item;
+      const n = end - start;
+      const result = output.subarray(0, n);
+      const m = mergedTask.subarray(0, n);
+      if (method === 'linear') {
+        weightedAverageInto(chunk.models, plan.weights, result);
+      } else if (method === 'task_arithmetic') {
+        weightedSumOfDifferences(chunk.base, chunk.models, taCoefficients.get(t.name)!, m);
+        addScaledInto(result, chunk.base, m, 1);
+      } else {
+        toTaskVectors(t.name, chunk);
+        const rows = chunk.models;
+        if (method === 'ties') {
+          // A tensor without streamed thresholds fits one chunk, so it is wholly in memory here.
+          const thresholds = thresholdsOf.get(t.name) ?? rows.map((row, i) => kthLargestMagnitude(row, Math.floor(plan.densities[i]! * n)));
+          rows.forEach((row, i) => trimBelow(row, thresholds[i]!));
         } else {
-          const chunk = await readTaskVectors(t, start, end);
-          const rows = chunk.models;
-          if (method === 'ties') {
-            // A tensor that fits one chunk is wholly in memory here: its thresholds come from the rows themselves.
-            const thresholds = tensorThresholds ?? rows.map((row, i) => kthLargestMagnitude(row, Math.floor(plan.densities[i]! * n)));
-            rows.forEach((row, i) => trimBelow(row, thresholds[i]!));
-          } else {
-            rows.forEach((row, i) => dareRescaleInPlace(row, plan.densities[i]!, { seed: config.random_seed, model: i, tensor: t.name }, start));
-          }
-          if (method === 'dare_linear') weightedSumOfRows(rows, plan.weights, m);
-          else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
-          addScaledInto(result, chunk.base, m, config.parameters.lambda);
+          rows.forEach((row, i) => dareRescaleInPlace(row, plan.densities[i]!, { seed: config.random_seed, model: i, tensor: t.name }, start));
         }
-        stats.add(result);
-        await out.writeFloat32(t.name, result);
-        meter.add(n * bytesPerElement, t.name);
-        memory.sample();
+        if (method === 'dare_linear') weightedSumOfRows(rows, plan.weights, m);
+        else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
+        addScaledInto(result, chunk.base, m, config.parameters.lambda);
       }
-      statistics[t.name] = stats.result();
+      stats!.add(result);
+      await out.writeFloat32(t.name, result);
+      if (end === t.elements) statistics[t.name] = stats!.result();
+      meter.add(n * perElement.get(t.name)!, t.name);
+      memory.sample();
+      throwIfCancelled(opts.signal);
     }
+    // Empty merged tensors have no chunk: their statistics are those of nothing.
+    for (const t of merged) statistics[t.name] ??= new TensorStatisticsAccumulator().result();
     passes++;
     throwIfCancelled(opts.signal);
     meter.end();
@@ -264,7 +275,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       recordFile,
       seconds: (performance.now() - t0) / 1000,
       peakBytes: memory.peak,
-      bufferBytes: reader.bufferBytes + (delta.length + mergedTask.length + output.length) * 4,
+      bufferBytes: pipeline.bufferBytes + (delta.length + mergedTask.length + output.length) * 4,
       chunkElements,
       passes,
       statistics,

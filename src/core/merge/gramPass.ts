@@ -5,7 +5,7 @@
  */
 import type { Checkpoint } from '../formats/types';
 import { accumulateGramOfDifferences } from '../kernels/gram';
-import { TensorChunkReader, chunkRanges, inputBytesPerElement, GRAM_BLOCK_ELEMENTS } from './chunkReader';
+import { ChunkPipeline, chunkItems, inputBytesPerElement, GRAM_BLOCK_ELEMENTS } from './chunkReader';
 import { ProgressMeter, throwIfCancelled, type ProgressListener } from './progress';
 
 export interface TensorGram {
@@ -27,31 +27,27 @@ export async function accumulateTensorGrams(
   models: readonly Checkpoint[],
   tensors: readonly { name: string; elements: number }[],
   opts: GramPassOptions,
+  pipeline = new ChunkPipeline(base, models, opts.chunkElements),
 ): Promise<TensorGram[]> {
   const K = models.length;
-  const reader = new TensorChunkReader(base, models, opts.chunkElements);
   const inputs = [base, ...models];
-  const perElement = tensors.map((t) => inputBytesPerElement(inputs, t.name));
-  const meter = new ProgressMeter('statistics', tensors.reduce((s, t, i) => s + t.elements * (perElement[i] ?? 0), 0), opts.onProgress);
-  const result: TensorGram[] = [];
-  for (const [ti, t] of tensors.entries()) {
-    const gram = new Float64Array(K * K);
-    for (const [start, end] of chunkRanges(t.elements, opts.chunkElements)) {
-      throwIfCancelled(opts.signal);
-      const chunk = await reader.read(t.name, start, end);
-      // Block by block, aligned to the element index (see GRAM_BLOCK_ELEMENTS).
-      for (let b = 0; b < end - start; ) {
-        const blockEnd = Math.min(end - start, GRAM_BLOCK_ELEMENTS - ((start + b) % GRAM_BLOCK_ELEMENTS) + b);
-        accumulateGramOfDifferences(chunk.models.map((m) => m.subarray(b, blockEnd)), chunk.base.subarray(b, blockEnd), gram);
-        b = blockEnd;
-      }
-      meter.add((end - start) * (perElement[ti] ?? 0), t.name);
-    }
-    result.push({ name: t.name, elements: t.elements, gram });
-  }
+  const perElement = new Map(tensors.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
+  const meter = new ProgressMeter('statistics', tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
+  const grams = new Map(tensors.map((t) => [t.name, new Float64Array(K * K)]));
   throwIfCancelled(opts.signal);
+  for await (const { item, chunk } of pipeline.run(chunkItems(tensors, pipeline.chunkElements))) {
+    const gram = grams.get(item.name)!;
+    // Block by block, aligned to the element index (see GRAM_BLOCK_ELEMENTS).
+    for (let b = 0; b < item.end - item.start; ) {
+      const blockEnd = Math.min(item.end - item.start, GRAM_BLOCK_ELEMENTS - ((item.start + b) % GRAM_BLOCK_ELEMENTS) + b);
+      accumulateGramOfDifferences(chunk!.models.map((m) => m.subarray(b, blockEnd)), chunk!.base.subarray(b, blockEnd), gram);
+      b = blockEnd;
+    }
+    meter.add((item.end - item.start) * perElement.get(item.name)!, item.name);
+    throwIfCancelled(opts.signal);
+  }
   meter.end();
-  return result;
+  return tensors.map((t) => ({ name: t.name, elements: t.elements, gram: grams.get(t.name)! }));
 }
 
 /** Σ_t G_t, summed in the given order. */

@@ -1,20 +1,38 @@
 /**
  * TIES merging (merge-config.md): trim each task vector to its largest-magnitude entries, elect a sign per
- * entry, and merge only the entries that agree with it.
+ * entry, and merge only the entries that agree with it. WASM SIMD kernels when available, bit-identical to the
+ * JS references kept here (trimBelowJs, tiesMergeChunkJs).
  */
+import { wasmKernels } from '../kernels/wasm';
+
+/** Below this many elements the copy into WASM memory costs more than the JS loop. */
+const WASM_MIN_ELEMENTS = 1024;
+
 
 /** x[e] = 0 where |x[e]| < threshold (entries tied with the threshold are kept; +Infinity zeroes everything). */
 export function trimBelow(x: Float32Array, threshold: number): void {
+  const wasm = x.length >= WASM_MIN_ELEMENTS ? wasmKernels() : null;
+  if (wasm) wasm.trimBelow(x, float32AtLeast(threshold));
+  else trimBelowJs(x, threshold);
+}
+
+/** The plain-JS reference of trimBelow. */
+export function trimBelowJs(x: Float32Array, threshold: number): void {
   for (let e = 0; e < x.length; e++) {
     const v = x[e] as number;
     if (Math.abs(v) < threshold) x[e] = 0;
   }
 }
 
-import { wasmKernels } from '../kernels/wasm';
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
 
-/** Below this many elements the copy into WASM memory costs more than the JS loop. */
-const WASM_MIN_ELEMENTS = 1024;
+/** The smallest float32 ≥ t: for a float32 x, |x| < t ⇔ |x| < float32AtLeast(t). */
+export function float32AtLeast(t: number): number {
+  f32[0] = t;
+  if ((f32[0] as number) < t && t > 0) u32[0] = (u32[0] as number) + 1;
+  return f32[0] as number;
+}
 
 /**
  * s = sign(Σ_i w_i τ'_i); agree_i ⇔ τ'_i ≠ 0 ∧ sign(τ'_i) = s; out = Σ_agree w_i τ'_i / Σ_agree w_i when normalize

@@ -3,15 +3,33 @@
  * selection with the settings' defaults, paths relative to where the text goes; or, with nothing selected, a
  * commented template to fill in. Pure, so both forms are tested to parse.
  */
-import { serializeMergeConfig } from '../../core/config/load';
-import { methodUsesDensity } from '../../core/config/schema';
+import { stringify } from 'yaml';
+import { configToPlainObject } from '../../core/config/load';
+import { methodElectsSign, methodTrimsByMagnitude, methodUsesDensity } from '../../core/config/schema';
 import { requestToConfig, type MergeRequest } from './mergeRequest';
 
 const HEADER = '# Merge config (AWD Merge): run it with "▶ Run merge" or `awd-merge merge <file>`\n';
 
-/** The config of a complete request, in YAML or JSON, paths relative to `relativeTo`. */
+/**
+ * The config of a complete request as text, paths relative to `relativeTo`: every default spelled out except the
+ * keys the method ignores (the config loader warns about those), so the file loads back to the same config with
+ * no warning.
+ */
+export function mergeConfigText(request: MergeRequest, format: 'yaml' | 'json', relativeTo: string): string {
+  const method = request.method;
+  const obj = configToPlainObject(requestToConfig(request), relativeTo);
+  const parameters = obj['parameters'] as Record<string, unknown>;
+  if (method === 'linear') delete parameters['lambda'];
+  if (!methodElectsSign(method)) delete parameters['normalize'];
+  if (!methodTrimsByMagnitude(method)) delete parameters['trim_scope'];
+  if (method !== 'dare_linear' && method !== 'dare_ties') delete obj['random_seed'];
+  if (Object.keys(parameters).length === 0) delete obj['parameters'];
+  return format === 'json' ? `${JSON.stringify(obj, null, 2)}\n` : stringify(obj, { lineWidth: 0 });
+}
+
+/** What Insert Merge Config puts in: the request's config, with a comment line in YAML. */
 export function requestSnippet(request: MergeRequest, format: 'yaml' | 'json', relativeTo: string): string {
-  const body = serializeMergeConfig(requestToConfig(request), format, relativeTo);
+  const body = mergeConfigText(request, format, relativeTo);
   return format === 'yaml' ? HEADER + body : body;
 }
 

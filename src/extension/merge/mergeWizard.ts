@@ -7,9 +7,9 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { serializeMergeConfig } from '../../core/config/load';
 import { MERGE_METHODS, methodNeedsBase, methodUsesDensity, type MergeMethod, type ResolvedAwdConfig } from '../../core/config/schema';
 import { runMergeConfig, type MergeRunOutcome } from '../config/runMergeConfig';
+import { mergeConfigText } from './configSnippet';
 import { log } from '../log';
 import type { AwdServices } from '../services';
 import { mergeDefaults } from '../settings';
@@ -23,7 +23,6 @@ import {
   isMergeMethod,
   parseNumberInput,
   requestProblems,
-  requestToConfig,
   suggestMergeName,
   uniqueName,
   type MergeDefaults,
@@ -168,7 +167,7 @@ async function completeAnswers(services: AwdServices, given: MergeWizardAnswers,
 /** Writes the request's config (YAML, paths relative to its folder) and returns its path. */
 export async function writeMergeConfig(request: MergeRequest): Promise<string> {
   const dir = path.dirname(request.configPath);
-  const body = serializeMergeConfig(requestToConfig(request), 'yaml', dir);
+  const body = mergeConfigText(request, 'yaml', dir);
   const header = '# Merge config written by AWD Merge. Run it again with "▶ Run merge" above, or: awd-merge merge <this file>\n';
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(request.configPath, header + body, 'utf8');

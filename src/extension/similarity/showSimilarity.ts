@@ -14,6 +14,7 @@ import { memoryBudgetBytes, mergeDefaults } from '../settings';
 import { targetPaths } from '../selection/commandTargets';
 import { pickCheckpoints } from '../selection/selectionCommands';
 import { similarityReportLines } from './similarityReportText';
+import { OPEN_SIMILARITY_PANEL_COMMAND, type SimilarityPanelOutcome } from '../similarityPanel/similarityPanel';
 
 interface SimilarityInputs {
   base: string;
@@ -69,18 +70,17 @@ export function registerShowSimilarity(services: AwdServices): vscode.Disposable
     }
     const awd = mergeDefaults().awd;
     try {
-      const result = await services.jobs.run(`AWD: similarity of ${inputs.models.length} models`, {
-        kind: 'similarity',
+      // The analysis runs in the "Task Vector Similarity" panel (src/extension/similarityPanel), which shows its progress and errors.
+      const outcome = await vscode.commands.executeCommand<SimilarityPanelOutcome>(OPEN_SIMILARITY_PANEL_COMMAND, {
         base: inputs.base,
         models: inputs.models,
         awd,
         memoryBudgetBytes: memoryBudgetBytes(),
       });
-      if (result.kind !== 'similarity') throw new Error(`unexpected job result "${result.kind}"`);
+      if (outcome.status !== 'done') return undefined;
       const label = (p: string): string => vscode.workspace.asRelativePath(p);
-      for (const line of similarityReportLines(result.similarity, label)) log.info(line);
-      log.show(true);
-      return result.similarity;
+      for (const line of similarityReportLines(outcome.report, label)) log.info(line);
+      return outcome.report;
     } catch (e) {
       if (e instanceof CancelledError) {
         log.info('Task vector similarity cancelled');

@@ -2,7 +2,7 @@
 // inspector, the merge wizard with its config, Run Merge From Config (re-run, cancel, bad configs), similarity,
 // Insert Merge Config — each through its command, on the small fixture zoo.
 import * as assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { parseMergeConfig } from '../../../src/core/config/load';
@@ -42,8 +42,8 @@ describe('features: checkpoints view, selection, inspector, merges, configs', fu
       assert.ok(entry, `${file} is not listed; listed: ${all.map((c) => c.path).join(', ')}`);
     }
     const base = all.find((c) => c.path === zoo.small.base)!;
-    // 32·16 + 16·16 + 16 float32 parameters + 8 int64 = 792 parameters.
-    assert.equal(base.description, '792 params · 3.16 KiB · F32 + I64');
+    // 32·16 + 16·16 + 16 float32 + 8 int64 = 792 parameters in 784·4 + 8·8 = 3200 bytes.
+    assert.equal(base.description, '792 params · 3.13 KiB · F32 + I64');
     const group = snapshot.find((g) => g.folder === dirname(zoo.small.base));
     assert.deepEqual(group?.checkpoints.map((c) => c.label), ['base.safetensors', 'ft-a.safetensors', 'ft-b.safetensors', 'ft-c.safetensors']);
   });
@@ -194,7 +194,6 @@ describe('features: checkpoints view, selection, inspector, merges, configs', fu
 
   it('a bad config gives one notification and Diagnostics on the offending lines; a missing model is marked on its line', async () => {
     const dir = join(zoo.root, 'configs');
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(dir, { recursive: true });
     const bad = join(dir, 'bad.merge.yaml');
     writeFileSync(bad, ['merge_method: tie', 'base_model: ../small/base.safetensors', 'models:', '  - model: ../small/ft-a.safetensors', 'colour: blue', ''].join('\n'));
@@ -236,6 +235,7 @@ describe('features: checkpoints view, selection, inspector, merges, configs', fu
     await exec('awd.setBaseModel', vscode.Uri.file(zoo.small.base));
     await exec('awd.addToMerge', undefined, zoo.small.models.slice(0, 2).map((m) => vscode.Uri.file(m)));
     const file = join(zoo.root, 'configs', 'inserted.merge.yaml');
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, '');
     const editor = await vscode.window.showTextDocument(vscode.Uri.file(file));
     const inserted = await exec<{ target: string; text: string }>('awd.insertMergeConfig');
@@ -248,14 +248,18 @@ describe('features: checkpoints view, selection, inspector, merges, configs', fu
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
 
     let notebook: vscode.NotebookDocument;
+    const t0 = Date.now();
     try {
       notebook = await vscode.workspace.openNotebookDocument('jupyter-notebook', new vscode.NotebookData([new vscode.NotebookCellData(vscode.NotebookCellKind.Markup, '# merges', 'markdown')]));
     } catch (e) {
       console.log(`    (no notebook type available in this host: ${e instanceof Error ? e.message : String(e)})`);
       return;
     }
+    console.log(`    notebook opened in ${Date.now() - t0} ms`);
     await vscode.window.showNotebookDocument(notebook);
+    console.log(`    notebook shown after ${Date.now() - t0} ms`);
     const cell = await exec<{ target: string; text: string }>('awd.insertMergeConfig');
+    console.log(`    cell inserted after ${Date.now() - t0} ms`);
     assert.equal(cell.target, 'notebook');
     assert.equal(notebook.cellCount, 2);
     const last = notebook.cellAt(1);

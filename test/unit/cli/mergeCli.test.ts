@@ -11,6 +11,8 @@ import { tempFolder, writeModelSet, type FixtureTensor } from '../merge/executeF
 
 const folder = tempFolder('awd-cli-');
 after(folder.cleanup);
+// The job worker keeps its digest cache here, not in the home folder (worker threads and child processes inherit it).
+process.env['AWD_MERGE_CACHE_DIR'] = join(folder.dir, 'cache');
 
 const TENSORS: FixtureTensor[] = [
   { name: 'w1', shape: [20, 30], dtype: 'F32' },

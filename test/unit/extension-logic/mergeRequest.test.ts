@@ -14,7 +14,9 @@ import {
   uniqueName,
   type MergeRequest,
 } from '../../../src/extension/merge/mergeRequest';
-import { parseMergeConfig, serializeMergeConfig } from '../../../src/core/config/load';
+import { parseMergeConfig } from '../../../src/core/config/load';
+import { MERGE_METHODS } from '../../../src/core/config/schema';
+import { mergeConfigText } from '../../../src/extension/merge/configSnippet';
 
 const ws = path.resolve('/ws');
 
@@ -73,14 +75,18 @@ void test('problems name what is wrong and what to do', () => {
   assert.match(requestProblems(request({ models: [path.join(ws, 'base.safetensors')] })).join('\n'), /also listed/);
 });
 
-void test('the config the wizard writes parses back to the same config', () => {
+void test('the config the wizard writes parses back to the same config, with no warning, for every method', () => {
   const awd = { alpha: 0.2, learning_rate: 0.05, iterations: 7, granularity: 'tensor' as const, norm: 'l2_squared' as const };
-  for (const r of [request(), request({ method: 'task_arithmetic', awd }), request({ method: 'linear', base: undefined })]) {
+  const cases = [...MERGE_METHODS.map((method) => request({ method })), request({ method: 'task_arithmetic', awd }), request({ method: 'linear', base: undefined })];
+  for (const r of cases) {
     const config = requestToConfig(r);
-    const text = serializeMergeConfig(config, 'yaml', path.dirname(r.configPath));
-    assert.match(text, /\.\.\/a\.safetensors/, 'paths are written relative to the config folder');
-    const loaded = parseMergeConfig(text, r.configPath);
-    assert.deepEqual(loaded.config, config);
+    for (const format of ['yaml', 'json'] as const) {
+      const text = mergeConfigText(r, format, path.dirname(r.configPath));
+      assert.match(text, /\.\.\/a\.safetensors/, 'paths are written relative to the config folder');
+      const loaded = parseMergeConfig(text, r.configPath);
+      assert.deepEqual(loaded.config, config, `${r.method} (${format})`);
+      assert.deepEqual(loaded.warnings.map((w) => w.message), [], `${r.method} (${format})`);
+    }
   }
   assert.equal(requestToConfig(request({ method: 'task_arithmetic' })).parameters.density, undefined);
 });

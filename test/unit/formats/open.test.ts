@@ -55,8 +55,13 @@ void describe('openCheckpoint: by content, not extension', () => {
     writeFileSync(join(d, 'notes.txt'), 'hello, this is text');
     await rejects(join(d, 'notes.txt'), /not a checkpoint format we recognise.*Supported/);
     await rejects(join(d, 'missing.safetensors'), /no such file/);
+    writeFileSync(join(d, 'empty.dat'), new Uint8Array(0));
+    await rejects(join(d, 'empty.dat'), /not a checkpoint format/);
+    // Unrecognised content with a known extension goes to that reader for a precise error.
     writeFileSync(join(d, 'empty.bin'), new Uint8Array(0));
-    await rejects(join(d, 'empty.bin'), /not a checkpoint format/);
+    await rejects(join(d, 'empty.bin'), /not a PyTorch checkpoint/);
+    writeFileSync(join(d, 'bad.safetensors'), new Uint8Array([1, 2, 3]));
+    await rejects(join(d, 'bad.safetensors'), /too short for a safetensors header/);
     writeFileSync(join(d, 'config.json'), '{"hidden_size": 4}');
     await rejects(join(d, 'config.json'), /not a checkpoint format/);
   });
@@ -133,6 +138,34 @@ void describe('Hugging Face folders', () => {
     assert.deepEqual([...(await c.readFloat32('y'))], [0, -0]);
     assert.equal(await detectFormat(d), 'safetensors');
     await c.close();
+  });
+
+  void it('opens pytorch_model.bin.index.json with PyTorch shards through the same sharded mechanism', async () => {
+    const d = folder();
+    const torch = join(__dirname, '../../fixtures/pytorch');
+    copyFileSync(join(torch, 'module_state_dict.bin'), join(d, 'pytorch_model-00001-of-00002.bin'));
+    copyFileSync(join(torch, 'protocol4.pt'), join(d, 'pytorch_model-00002-of-00002.bin'));
+    const weightMap: Record<string, string> = {};
+    for (const name of ['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin']) {
+      const shardCheckpoint = await openCheckpoint(join(d, name));
+      for (const t of shardCheckpoint.tensors) weightMap[t.name] = name;
+      await shardCheckpoint.close();
+    }
+    writeFileSync(join(d, 'pytorch_model.bin.index.json'), index(weightMap));
+    assert.equal(await detectFormat(d), 'pytorch');
+    const c = await openCheckpoint(d);
+    try {
+      assert.equal(c.format, 'pytorch');
+      assert.equal(c.path, d);
+      assert.deepEqual(c.tensors.map((t) => t.name).sort(), Object.keys(weightMap).sort());
+      assert.equal(c.files.length, 3);
+      const whole = await openCheckpoint(join(d, 'pytorch_model-00002-of-00002.bin'));
+      const name = whole.tensors[0]!.name;
+      assert.deepEqual(await c.readFloat32(name), await whole.readFloat32(name));
+      await whole.close();
+    } finally {
+      await c.close();
+    }
   });
 
   void it('falls back to a single *.safetensors, and explains an empty or ambiguous folder', async () => {

@@ -81,9 +81,9 @@ function throwsAwdError(fn: () => unknown, pattern: RegExp): AwdError {
   return caught;
 }
 
-describe('pickle interpreter', () => {
+void describe('pickle interpreter', () => {
   PYTHON_PICKLES.forEach((hex, protocol) => {
-    it(`decodes CPython's protocol ${protocol} pickle of every plain type`, () => {
+    void it(`decodes CPython's protocol ${protocol} pickle of every plain type`, () => {
       const data = bytes(hex);
       const { value, end } = unpickle(data, TORCH);
       assert.equal(end, data.length);
@@ -94,7 +94,7 @@ describe('pickle interpreter', () => {
     });
   });
 
-  it('refuses every global outside the allow-list, by name, through GLOBAL, STACK_GLOBAL and INST', () => {
+  void it('refuses every global outside the allow-list, by name, through GLOBAL, STACK_GLOBAL and INST', () => {
     const refused = [
       'os.system', 'posix.system', 'subprocess.Popen', 'subprocess.check_output', 'builtins.eval', 'builtins.exec',
       'builtins.getattr', 'builtins.__import__', '__builtin__.eval', 'torch.load', 'torch.serialization.load',
@@ -116,15 +116,18 @@ describe('pickle interpreter', () => {
     }
   });
 
-  it('refuses extension-registry codes and calls on values that are not allowed callables', () => {
+  void it('refuses extension-registry codes and calls on values that are not allowed callables', () => {
     throwsAwdError(() => unpickle(bytes('80028201292e'), TORCH), /refusing to load: the pickle references an extension-registry code/);
     throwsAwdError(() => unpickle(ascii('\x80\x02ctorch\nfloat32\n)R.'), TORCH), /torch\.float32, which is not callable/);
     throwsAwdError(() => unpickle(ascii('\x80\x02K\x01)R.'), TORCH), /not callable/);
     throwsAwdError(() => unpickle(ascii('(K\x01o.'), TORCH), /not callable/);
     throwsAwdError(() => unpickle(ascii('\x80\x02ctorch\nFloatStorage\n)\x81.'), TORCH), /not callable/);
+    assert.equal(unpickle(ascii('\x80\x02ctorch\ndevice\nX\x04\x00\x00\x00cudaK\x01\x86R.'), TORCH).value, 'cuda:1');
+    // numpy scalars decode from their bytes; a dtype that is not a plain number (objects, strings) is refused.
+    throwsAwdError(() => unpickle(ascii('\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R.'), TORCH), /not a plain number type/);
   });
 
-  it('reports malformed pickles: unknown opcode, empty stack, wrong container, missing memo, odd SETITEMS', () => {
+  void it('reports malformed pickles: unknown opcode, empty stack, wrong container, missing memo, odd SETITEMS', () => {
     const cases: [string, RegExp][] = [
       ['\x80\x02\xff.', /unknown opcode 0xff/],
       ['0.', /stack is empty/],
@@ -141,7 +144,7 @@ describe('pickle interpreter', () => {
     for (const [text, pattern] of cases) throwsAwdError(() => unpickle(ascii(text), TORCH), pattern);
   });
 
-  it('gives a truncation error for every prefix of a pickle, and for lengths that run past the end', () => {
+  void it('gives a truncation error for every prefix of a pickle, and for lengths that run past the end', () => {
     const data = bytes(PYTHON_PICKLES[4]!);
     for (let n = 0; n < data.length; n++) {
       assert.throws(() => unpickle(data.subarray(0, n), TORCH), PickleTruncatedError);
@@ -152,7 +155,7 @@ describe('pickle interpreter', () => {
     throwsAwdError(() => unpickle(bytes('80028bffffff7f2e'), TORCH), /larger than the 1024 allowed/);
   });
 
-  it('enforces the stack, memo and container limits', () => {
+  void it('enforces the stack, memo and container limits', () => {
     const limits = { maxStack: 10, maxMemo: 3, maxContainer: 5, maxLongBytes: 16 };
     const options: PickleOptions = { ...TORCH, limits };
     throwsAwdError(() => unpickle(ascii(`(${'K\x01'.repeat(11)}t.`), options), /too large to read safely: more than 10 values/);
@@ -164,7 +167,7 @@ describe('pickle interpreter', () => {
     assert.ok(unpickle(ascii(`(${'K\x01'.repeat(11)}t.`), TORCH).value instanceof PickleTuple);
   });
 
-  it('builds 50000 nested lists without recursion; flattening refuses the depth, repr shortens it', () => {
+  void it('builds 50000 nested lists without recursion; flattening refuses the depth, repr shortens it', () => {
     const n = 50_000;
     const data = ascii(`${']'.repeat(n)}${'a'.repeat(n - 1)}.`);
     const { value } = unpickle(data, TORCH);
@@ -173,7 +176,7 @@ describe('pickle interpreter', () => {
     assert.match(pythonRepr(value), /^\[\[\[\[\[\[\[\[\[\.\.\.\]\]\]\]\]\]\]\]\]$/);
   });
 
-  it('refuses a list that contains itself and a graph that would flatten to billions of names', () => {
+  void it('refuses a list that contains itself and a graph that would flatten to billions of names', () => {
     const cycle = unpickle(ascii('\x80\x02]q\x00h\x00a.'), TORCH).value;
     throwsAwdError(() => flattenTorchObject(cycle), /contains itself/);
     // l0 = [[], []]; l(k+1) = [lk, lk]: 40 levels is 2^40 paths through shared lists.
@@ -186,7 +189,7 @@ describe('pickle interpreter', () => {
     assert.ok(used.user + used.system < 5e6, `took ${(used.user + used.system) / 1e3} ms of CPU`);
   });
 
-  it('turns torch rebuild calls into tensor descriptors and checks views against their storage', () => {
+  void it('turns torch rebuild calls into tensor descriptors and checks views against their storage', () => {
     const loader = new TorchPersistentLoader();
     const options: PickleOptions = { ...TORCH, persistentLoad: loader.load };
     const tensor = (offset: number, size: string, stride: string) =>

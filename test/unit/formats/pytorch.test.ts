@@ -1,11 +1,13 @@
 // The PyTorch reader against fixtures written by real torch.save (test/fixtures/pytorch/make_fixtures.py):
 // every tensor's dtype, shape, values and bytes, views sharing storages, metadata, and refusal of unsafe files.
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AwdError } from '../../../src/core/errors';
 import { openPyTorchCheckpoint } from '../../../src/core/formats/pytorch';
+import { seededRandom } from './testFiles';
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'pytorch');
 const MARKER = '/tmp/awd-merge-pickle-marker';
@@ -25,18 +27,6 @@ function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-/** Deterministic [0, 1) stream (mulberry32) so random ranges are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function rejectsWithAwdError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof AwdError, `expected an AwdError, got ${String(e)}`);
@@ -45,9 +35,9 @@ async function rejectsWithAwdError(p: Promise<unknown>, pattern: RegExp): Promis
   });
 }
 
-describe('PyTorch checkpoints from torch.save', () => {
+void describe('PyTorch checkpoints from torch.save', () => {
   for (const [file, want] of Object.entries(expected)) {
-    it(`${file}: every tensor's dtype, shape, values and bytes; metadata`, async () => {
+    void it(`${file}: every tensor's dtype, shape, values and bytes; metadata`, async () => {
       const ckpt = await openPyTorchCheckpoint(join(DIR, file));
       try {
         assert.equal(ckpt.format, 'pytorch');
@@ -74,8 +64,8 @@ describe('PyTorch checkpoints from torch.save', () => {
     });
   }
 
-  it('reads random element ranges of every view, into a given buffer too, and through tiny gather windows', async () => {
-    const random = rng(7);
+  void it('reads random element ranges of every view, into a given buffer too, and through tiny gather windows', async () => {
+    const random = seededRandom(7);
     for (const file of ['views.pt', 'legacy.pt', 'nested.pt']) {
       const want = expected[file]!;
       for (const gatherSpanBytes of [undefined, 8, 20]) {
@@ -99,7 +89,7 @@ describe('PyTorch checkpoints from torch.save', () => {
     }
   });
 
-  it('names nested dicts with dots, lists by index, and keeps non-tensor leaves as metadata', async () => {
+  void it('names nested dicts with dots, lists by index, and keeps non-tensor leaves as metadata', async () => {
     const ckpt = await openPyTorchCheckpoint(join(DIR, 'nested.pt'));
     assert.deepEqual(
       ckpt.tensors.map((t) => t.name),
@@ -111,7 +101,7 @@ describe('PyTorch checkpoints from torch.save', () => {
     await ckpt.close();
   });
 
-  it('reports bad requests as AwdErrors: unknown tensor, range outside, wrong out length, read after close', async () => {
+  void it('reports bad requests as AwdErrors: unknown tensor, range outside, wrong out length, read after close', async () => {
     const ckpt = await openPyTorchCheckpoint(join(DIR, 'views.pt'));
     await rejectsWithAwdError(ckpt.readFloat32('nope'), /no such tensor/);
     await rejectsWithAwdError(ckpt.readFloat32('base', 0, 25), /outside/);
@@ -121,7 +111,7 @@ describe('PyTorch checkpoints from torch.save', () => {
     await rejectsWithAwdError(ckpt.readFloat32('base'), /closed/);
   });
 
-  it('refuses malicious pickles by naming the global, and runs nothing', async () => {
+  void it('refuses malicious pickles by naming the global, and runs nothing', async () => {
     rmSync(MARKER, { force: true });
     const cases: [string, RegExp][] = [
       ['malicious_toplevel.pkl', /refusing to load: the pickle references os\.system/],
@@ -135,7 +125,21 @@ describe('PyTorch checkpoints from torch.save', () => {
     assert.equal(existsSync(MARKER), false, 'a payload ran');
   });
 
-  it('refuses plain pickles, other files and missing paths with a way out', async () => {
+  void it('reports a zip64 record pointing beyond 2^53 as an AwdError (yauzl alone would throw out of a callback)', async () => {
+    const bytes = readFileSync(join(DIR, 'views.pt'));
+    const locator = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x07]));
+    assert.ok(locator > 0, 'torch.save writes a zip64 end-of-directory locator');
+    bytes[locator + 15]! ^= 0x80;
+    const dir = mkdtempSync(join(tmpdir(), 'awd-pytorch-'));
+    try {
+      writeFileSync(join(dir, 'zip64.pt'), bytes);
+      await rejectsWithAwdError(openPyTorchCheckpoint(join(dir, 'zip64.pt')), /points outside the file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('refuses plain pickles, other files and missing paths with a way out', async () => {
     await rejectsWithAwdError(openPyTorchCheckpoint(join(DIR, 'plain.pkl')), /plain Python pickle, not a PyTorch checkpoint/);
     await rejectsWithAwdError(openPyTorchCheckpoint(join(DIR, 'expected.json')), /not a PyTorch checkpoint/);
     await rejectsWithAwdError(openPyTorchCheckpoint(join(DIR, 'missing.pt')), /no such file/);

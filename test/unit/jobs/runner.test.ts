@@ -11,6 +11,8 @@ import { tempFolder, writeModelSet, type FixtureTensor } from '../merge/executeF
 
 const folder = tempFolder('awd-jobs-');
 after(folder.cleanup);
+// The job worker keeps its digest cache here, not in the home folder (worker threads and child processes inherit it).
+process.env['AWD_MERGE_CACHE_DIR'] = join(folder.dir, 'cache');
 
 const TENSORS: FixtureTensor[] = [
   { name: 'w1', shape: [40, 50], dtype: 'F32' },
@@ -78,7 +80,7 @@ void test('cancel stops a running merge within a second and leaves nothing behin
   const set = writeModelSet(dir, { K: 4, tensors: [{ name: 'big', shape: [400, 1000], dtype: 'F32' }], seed: 34 });
   let cancelledAt = 0;
   const job = startJob(
-    { kind: 'merge', configFile: configFor(dir, set.models, set.base), chunkElements: 64 },
+    { kind: 'merge', configFile: configFor(dir, set.models, set.base, { merge_method: 'task_arithmetic', parameters: { lambda: 1 } }), chunkElements: 256 },
     {
       onProgress: (p) => {
         if (p.phase === 'output' && p.bytesDone > 0 && !cancelledAt) {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { wasmKernels } from '../../../src/core/kernels/wasm';
 import { accumulateGramJs, accumulateGramOfDifferencesJs } from '../../../src/core/kernels/gramJs';
 import { weightedSumOfDifferencesJs } from '../../../src/core/kernels/combineJs';
-import { tiesMergeChunkJs } from '../../../src/core/merge/ties';
+import { float32AtLeast, tiesMergeChunkJs, trimBelow, trimBelowJs } from '../../../src/core/merge/ties';
 import { dareRoundKeys, dareRescaleInPlaceJs } from '../../../src/core/merge/dare';
 
 function rng(seed: number): () => number {
@@ -119,4 +119,22 @@ void test('WASM DARE is bit-identical to the JS reference (densities, starts acr
     kernels!.dareRescale(x, start, dareRoundKeys(key), Math.ceil(density * 4294967296), density);
     assert.deepEqual(x, ref, `n=${n} density=${density} start=${start}`);
   }
+});
+
+void test('WASM trimBelow equals the JS reference, thresholds not representable in float32 included', () => {
+  const r = rng(77);
+  const n = 10007;
+  const x = fill(n, () => (r() - 0.5) * 2);
+  x[5] = 0.1; // exactly fround(0.1), which is > 0.1 in float64: 0.1 must keep it
+  x[6] = -0;
+  x[7] = Infinity;
+  for (const t of [0, 0.1, Math.fround(0.3), 0.3, 0.999999999, 1e-40, Infinity]) {
+    const ref = Float32Array.from(x);
+    trimBelowJs(ref, t);
+    const fast = Float32Array.from(x);
+    trimBelow(fast, t);
+    assert.deepEqual(fast, ref, `threshold ${t}`);
+  }
+  assert.equal(float32AtLeast(0.1), Math.fround(0.1));
+  assert.ok(float32AtLeast(0.3) >= 0.3 && Math.fround(float32AtLeast(0.3)) === float32AtLeast(0.3));
 });

@@ -2,28 +2,41 @@
 // into this module's linear memory; src/core/kernels/wasm.ts copies chunks in and results out.
 // Readable references and the results contract: gramJs.ts and combineJs.ts.
 
-// f32x4 partial sums run over at most FLUSH elements (FLUSH/4 per lane) before they are added to the float64
-// accumulators, so the float32 rounding error stays ~1e-9 relative to the sums' magnitudes.
-const FLUSH: i32 = 256;
+// f32x4 partial sums run over at most FLUSH elements (FLUSH/4 terms per lane) before they are added to the
+// float64 accumulators: the float32 rounding error stays ~1e-9 of sqrt(G_ii·G_jj).
+const FLUSH: i32 = 128;
 
+// The Gram accumulators: two float64 lanes per entry (16 bytes, entry i*K+j), summed by the caller at the end,
+// so a flush is two promotions and one f64x2 add instead of a horizontal sum.
 @inline
-function hsum(v: v128): f64 {
-  return (<f64>f32x4.extract_lane(v, 0) + <f64>f32x4.extract_lane(v, 1)) +
-    (<f64>f32x4.extract_lane(v, 2) + <f64>f32x4.extract_lane(v, 3));
+function flushTo(gram: usize, K: i32, i: i32, j: i32, v: v128): void {
+  const p = gram + ((<usize>(i * K + j)) << 4);
+  const w = f64x2.add(f64x2.promote_low_f32x4(v), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
+  v128.store(p, f64x2.add(v128.load(p), w));
 }
 
 @inline
 function addTo(gram: usize, K: i32, i: i32, j: i32, v: f64): void {
-  const p = gram + ((<usize>(i * K + j)) << 3);
+  const p = gram + ((<usize>(i * K + j)) << 4);
   store<f64>(p, load<f64>(p) + v);
 }
 
+@inline
+function flush64To(gram: usize, K: i32, i: i32, j: i32, v: v128): void {
+  const p = gram + ((<usize>(i * K + j)) << 4);
+  v128.store(p, f64x2.add(v128.load(p), v));
+}
+
 // gram[i*K+j] += Σ_{e in [from, to)} rows_i[e]·rows_j[e] for i ≤ j (upper triangle only); from, to multiples of 4.
+// Register tiles of 2 rows i × 4 rows j: 6 loads feed 8 multiply-adds. On the diagonal tile the one pair below
+// the diagonal, (i+1, i), is computed and dropped.
 function gramBlock(rows: usize, K: i32, stride: usize, from: i32, to: i32, gram: usize): void {
   const a: usize = <usize>from << 2;
   const b: usize = <usize>to << 2;
-  for (let i = 0; i < K; i++) {
+  let i = 0;
+  for (; i + 2 <= K; i += 2) {
     const ri = rows + <usize>i * stride;
+    const rk = ri + stride;
     let j = i;
     for (; j + 4 <= K; j += 4) {
       const r0 = rows + <usize>j * stride;
@@ -34,30 +47,56 @@ function gramBlock(rows: usize, K: i32, stride: usize, from: i32, to: i32, gram:
       let s1 = f32x4.splat(0);
       let s2 = f32x4.splat(0);
       let s3 = f32x4.splat(0);
+      let t0 = f32x4.splat(0);
+      let t1 = f32x4.splat(0);
+      let t2 = f32x4.splat(0);
+      let t3 = f32x4.splat(0);
       for (let o = a; o < b; o += 16) {
         const x = v128.load(ri + o);
-        s0 = f32x4.add(s0, f32x4.mul(x, v128.load(r0 + o)));
-        s1 = f32x4.add(s1, f32x4.mul(x, v128.load(r1 + o)));
-        s2 = f32x4.add(s2, f32x4.mul(x, v128.load(r2 + o)));
-        s3 = f32x4.add(s3, f32x4.mul(x, v128.load(r3 + o)));
+        const y = v128.load(rk + o);
+        const v0 = v128.load(r0 + o);
+        s0 = f32x4.add(s0, f32x4.mul(x, v0));
+        t0 = f32x4.add(t0, f32x4.mul(y, v0));
+        const v1 = v128.load(r1 + o);
+        s1 = f32x4.add(s1, f32x4.mul(x, v1));
+        t1 = f32x4.add(t1, f32x4.mul(y, v1));
+        const v2 = v128.load(r2 + o);
+        s2 = f32x4.add(s2, f32x4.mul(x, v2));
+        t2 = f32x4.add(t2, f32x4.mul(y, v2));
+        const v3 = v128.load(r3 + o);
+        s3 = f32x4.add(s3, f32x4.mul(x, v3));
+        t3 = f32x4.add(t3, f32x4.mul(y, v3));
       }
-      addTo(gram, K, i, j, hsum(s0));
-      addTo(gram, K, i, j + 1, hsum(s1));
-      addTo(gram, K, i, j + 2, hsum(s2));
-      addTo(gram, K, i, j + 3, hsum(s3));
+      flushTo(gram, K, i, j, s0);
+      flushTo(gram, K, i, j + 1, s1);
+      flushTo(gram, K, i, j + 2, s2);
+      flushTo(gram, K, i, j + 3, s3);
+      if (j > i) flushTo(gram, K, i + 1, j, t0);
+      flushTo(gram, K, i + 1, j + 1, t1);
+      flushTo(gram, K, i + 1, j + 2, t2);
+      flushTo(gram, K, i + 1, j + 3, t3);
     }
     for (; j < K; j++) {
       const rj = rows + <usize>j * stride;
       let s0 = f32x4.splat(0);
-      let s1 = f32x4.splat(0);
-      let o = a;
-      for (; o + 32 <= b; o += 32) {
-        s0 = f32x4.add(s0, f32x4.mul(v128.load(ri + o), v128.load(rj + o)));
-        s1 = f32x4.add(s1, f32x4.mul(v128.load(ri + o + 16), v128.load(rj + o + 16)));
+      let t0 = f32x4.splat(0);
+      for (let o = a; o < b; o += 16) {
+        const v = v128.load(rj + o);
+        s0 = f32x4.add(s0, f32x4.mul(v128.load(ri + o), v));
+        t0 = f32x4.add(t0, f32x4.mul(v128.load(rk + o), v));
       }
-      if (o < b) s0 = f32x4.add(s0, f32x4.mul(v128.load(ri + o), v128.load(rj + o)));
-      addTo(gram, K, i, j, hsum(s0) + hsum(s1));
+      flushTo(gram, K, i, j, s0);
+      if (j > i) flushTo(gram, K, i + 1, j, t0);
     }
+  }
+  if (i < K) {
+    const ri = rows + <usize>i * stride;
+    let s0 = f32x4.splat(0);
+    for (let o = a; o < b; o += 16) {
+      const x = v128.load(ri + o);
+      s0 = f32x4.add(s0, f32x4.mul(x, x));
+    }
+    flushTo(gram, K, i, i, s0);
   }
 }
 
@@ -75,7 +114,10 @@ function gramTail(rows: usize, K: i32, stride: usize, from: i32, n: i32, gram: u
   }
 }
 
-/** gram[i*K+j] += Σ_e rows_i[e]·rows_j[e] (i ≤ j), rows_i at rows + i·stride bytes, n elements each. */
+/**
+ * gram[i*K+j] += Σ_e rows_i[e]·rows_j[e] (i ≤ j), rows_i at rows + i·stride bytes, n elements each; gram holds
+ * two float64 lanes per entry (see flushTo).
+ */
 export function gramUpper(rows: usize, K: i32, n: i32, stride: usize, gram: usize): void {
   const nv = n & ~3;
   for (let from = 0; from < nv; from += FLUSH) gramBlock(rows, K, stride, from, min(from + FLUSH, nv), gram);
@@ -176,16 +218,16 @@ function gramBlock64(wide: usize, K: i32, len: i32, gram: usize): void {
         s2 = f64x2.add(s2, f64x2.mul(x, v128.load(r2 + o)));
         s3 = f64x2.add(s3, f64x2.mul(x, v128.load(r3 + o)));
       }
-      addTo(gram, K, i, j, f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1));
-      addTo(gram, K, i, j + 1, f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1));
-      addTo(gram, K, i, j + 2, f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1));
-      addTo(gram, K, i, j + 3, f64x2.extract_lane(s3, 0) + f64x2.extract_lane(s3, 1));
+      flush64To(gram, K, i, j, s0);
+      flush64To(gram, K, i, j + 1, s1);
+      flush64To(gram, K, i, j + 2, s2);
+      flush64To(gram, K, i, j + 3, s3);
     }
     for (; j < K; j++) {
       const rj = wide + <usize>j * ws;
       let s0 = f64x2.splat(0);
       for (let o: usize = 0; o < b; o += 16) s0 = f64x2.add(s0, f64x2.mul(v128.load(ri + o), v128.load(rj + o)));
-      addTo(gram, K, i, j, f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1));
+      flush64To(gram, K, i, j, s0);
     }
   }
 }
@@ -249,6 +291,21 @@ export function tiesMerge(rows: usize, K: i32, n: i32, stride: usize, weights: u
   }
 }
 
+/** row[e] = 0 where |row[e]| < t (t: the smallest float32 ≥ the caller's threshold), branch-free. */
+export function trimBelow(row: usize, n: i32, t: f32): void {
+  const nv = n & ~3;
+  const tv = f32x4.splat(t);
+  for (let e = 0; e < nv; e += 4) {
+    const p = row + (<usize>e << 2);
+    const x = v128.load(p);
+    v128.store(p, v128.andnot(x, f32x4.lt(f32x4.abs(x), tv)));
+  }
+  for (let e = nv; e < n; e++) {
+    const p = row + (<usize>e << 2);
+    if (abs<f32>(load<f32>(p)) < t) store<f32>(p, 0);
+  }
+}
+
 // dare.ts mix32 on four lanes.
 @inline
 function mix32x4(x: v128): v128 {
@@ -304,6 +361,43 @@ export function dareRescale(row: usize, n: i32, start: u64, k0: u32, k1: u32, k2
     h = mix32(h + k2);
     const p = row + (<usize>e << 2);
     store<f32>(p, keepAll || h < keepBelow ? <f32>(<f64>load<f32>(p) / density) : 0);
+  }
+}
+
+/**
+ * As gramOfDifferencesUpper with exact float64 products and sums: τ_i = models_i − base in float32, widened to
+ * float64 in the scratch wide (K·FLUSH doubles).
+ */
+export function gramOfDifferencesUpperF64(models: usize, K: i32, n: i32, stride: usize, base: usize, gram: usize, wide: usize): void {
+  const ws: usize = <usize>FLUSH << 3;
+  for (let from = 0; from < n; from += FLUSH) {
+    const len = min(FLUSH, n - from);
+    const lenv = len & ~3;
+    const off: usize = <usize>from << 2;
+    for (let i = 0; i < K; i++) {
+      const m = models + <usize>i * stride + off;
+      const w = wide + <usize>i * ws;
+      for (let o: usize = 0; o < (<usize>lenv << 2); o += 16) {
+        const t = f32x4.sub(v128.load(m + o), v128.load(base + off + o));
+        v128.store(w + (o << 1), f64x2.promote_low_f32x4(t));
+        v128.store(w + (o << 1) + 16, f64x2.promote_low_f32x4(v128.shuffle<f32>(t, t, 2, 3, 0, 1)));
+      }
+      for (let e = lenv; e < len; e++) {
+        const o = <usize>e << 2;
+        store<f64>(w + (<usize>e << 3), <f64>(load<f32>(m + o) - load<f32>(base + off + o)));
+      }
+    }
+    gramBlock64(wide, K, lenv, gram);
+    // The last len % 4 elements, already widened.
+    for (let i = 0; i < K; i++) {
+      for (let j = i; j < K; j++) {
+        let s: f64 = 0;
+        for (let e = lenv; e < len; e++) {
+          s += load<f64>(wide + <usize>i * ws + (<usize>e << 3)) * load<f64>(wide + <usize>j * ws + (<usize>e << 3));
+        }
+        addTo(gram, K, i, j, s);
+      }
+    }
   }
 }
 

@@ -1,0 +1,255 @@
+// The "Task Vector Similarity" panel and the notebook renderer in a real VS Code: the panel opens from the command
+// and from the Explorer's multi-selection, shows the CLI's matrix (read back from the page's DOM), toggles
+// before/after, drills into tensors and layers, exports a PNG and a CSV whose numbers are the CLI's, re-runs AWD
+// from the kept Gram matrices, hands its selection to the merge wizard, survives hide/show, follows the theme
+// (screenshots), and a notebook whose output carries the CLI's JSON renders the heatmap inline.
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as vscode from 'vscode';
+import type { SimilarityReport } from '../../../src/core/analysis/analyze';
+import { parseCsv } from '../../../src/extension/similarityPanel/similarityCsv';
+import type { PanelAction, RenderSnapshot } from '../../../src/protocol/similarityMessages';
+import { ensureZoo, sleep, waitUntil, type Zoo } from '../features-fixtures';
+import { ui } from '../ui';
+
+const projectRoot = resolve(__dirname, '..', '..', '..');
+const AUTOMATE = 'awd.similarityPanel.automate';
+const WEBVIEW = 'webview';
+
+function exec<T>(command: string, ...args: unknown[]): Promise<T> {
+  return Promise.resolve(vscode.commands.executeCommand<T>(command, ...args));
+}
+
+const act = <T = RenderSnapshot>(action: PanelAction, file?: string): Promise<T> => exec<T>(AUTOMATE, action, file);
+const snapshot = (): Promise<RenderSnapshot> => exec<RenderSnapshot>(AUTOMATE, 'snapshot');
+
+/** The real CLI (dist/cli.js) on the same inputs: the numbers the panel must show and export. */
+function cliReport(base: string, models: string[], extra: string[] = []): SimilarityReport {
+  const cli = join(projectRoot, 'dist', 'cli.js');
+  const r = spawnSync(process.execPath, [cli, 'similarity', '--base', base, ...models, '--awd', '--per-tensor', '--json', ...extra], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as SimilarityReport;
+}
+
+/** A matrix as the page's value table prints it. */
+function printed(m: readonly (readonly number[])[]): string[][] {
+  return m.map((row) => row.map((v) => v.toFixed(4)));
+}
+
+/** Waits until the page reports a render that satisfies `check` (for changes made by clicks, not by `act`). */
+async function renderedWhere(check: (s: RenderSnapshot) => boolean, what: string): Promise<RenderSnapshot> {
+  let last: RenderSnapshot | undefined;
+  await waitUntil(async () => check((last = await snapshot())), 15_000, what);
+  return last!;
+}
+
+describe('similarity panel and notebook renderer', function () {
+  this.timeout(180_000);
+  let zoo: Zoo;
+  let cli: SimilarityReport;
+  const out = mkdtempSync(join(tmpdir(), 'awd-similarity-'));
+  // Screenshots go to docs/screenshots only when asked (AWD_SCREENSHOTS=1): a test run never writes into the source tree otherwise.
+  const shots = process.env.AWD_SCREENSHOTS === '1' ? join(projectRoot, 'docs', 'screenshots') : join(out, 'screenshots');
+
+  before(async () => {
+    await vscode.extensions.getExtension('awd-merge.awd-merge')?.activate();
+    zoo = await ensureZoo();
+    await vscode.workspace.getConfiguration('awdMerge').update('memoryBudgetMB', 16, vscode.ConfigurationTarget.Workspace);
+    await vscode.workspace.getConfiguration('awdMerge').update('awd.iterations', 300, vscode.ConfigurationTarget.Workspace);
+    cli = cliReport(zoo.small.base, zoo.small.models);
+    mkdirSync(shots, { recursive: true });
+  });
+
+  after(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('opens from the command and renders the CLI matrix (read back from the page DOM)', async () => {
+    const report = await exec<SimilarityReport>('awd.showSimilarity', { base: zoo.small.base, models: zoo.small.models });
+    assert.ok(report, 'the command returned no report');
+    assert.deepEqual(report.cosine, cli.cosine);
+    assert.deepEqual(report.awd?.cos_after, cli.awd?.cos_after);
+    const shown = await snapshot();
+    assert.equal(shown.mode, 'before');
+    assert.deepEqual(shown.matrices.map((m) => m.values), [printed(cli.cosine)]);
+    // K = 3 ≤ 12: every cell of the plotly heatmap carries its value.
+    assert.equal(shown.cellTexts.length, 9);
+    assert.equal(shown.cellTexts.filter((t) => t === '1.000').length, 3);
+    assert.ok(shown.cellTexts.includes(cli.cosine[0]![1]!.toFixed(3)), `${cli.cosine[0]![1]} not in ${shown.cellTexts.join(' ')}`);
+    if (ui.available()) {
+      const text = await ui.text('#matrix-tables table', { frame: WEBVIEW });
+      assert.ok(text.includes(cli.cosine[0]![2]!.toFixed(4)), text);
+      await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW });
+    }
+  });
+
+  it('toggles before/after (a click on the button) and shows both side by side, with the AWD diagnostics', async () => {
+    if (ui.available()) {
+      await ui.click('button[data-mode="after"]', { frame: WEBVIEW });
+      const after = await renderedWhere((s) => s.mode === 'after', 'the after-AWD render');
+      assert.deepEqual(after.matrices.map((m) => m.values), [printed(cli.awd!.cos_after)]);
+    }
+    const side = await act({ kind: 'setMode', mode: 'side' });
+    assert.equal(side.mode, 'side');
+    assert.deepEqual(side.matrices.map((m) => m.values), [printed(cli.cosine), printed(cli.awd!.cos_after)]);
+    assert.equal(side.cellTexts.length, 18);
+    if (ui.available()) {
+      const diagnostics = await ui.text('#diagnostics', { frame: WEBVIEW });
+      assert.ok(diagnostics.includes(cli.awd!.mean_abs_cos_before.toFixed(4)) && diagnostics.includes(cli.awd!.mean_abs_cos_after.toFixed(4)), diagnostics);
+      assert.ok(diagnostics.includes(cli.awd!.effective_ta_coefficients![0]!.toFixed(4)), diagnostics);
+      await ui.waitFor('#loss-chart .scatterlayer', { frame: WEBVIEW });
+    }
+    const before = await act({ kind: 'setMode', mode: 'before' });
+    assert.equal(before.mode, 'before');
+  });
+
+  it('drills down: rows sorted by interference, a row shows its K×K, layers group tensors by name prefix', async () => {
+    const s = await act({ kind: 'setSort', sort: 'interference' });
+    const K = cli.models.length;
+    const mean = (m: number[][]): number => {
+      let sum = 0;
+      for (let i = 0; i < K; i++) for (let j = i + 1; j < K; j++) sum += Math.abs(m[i]![j]!);
+      return sum / ((K * (K - 1)) / 2);
+    };
+    const expected = Object.entries(cli.per_tensor!).sort((a, b) => mean(b[1]) - mean(a[1])).map(([n]) => n);
+    assert.deepEqual(s.rows, expected);
+    const row = expected[1]!;
+    if (ui.available()) await ui.click(`button[data-row="${row}"]`, { frame: WEBVIEW });
+    else await act({ kind: 'selectRow', name: row });
+    const detail = await renderedWhere((x) => x.selectedRow === row, `the K×K of ${row}`);
+    assert.deepEqual(detail.selectedValues, printed(cli.per_tensor![row]!));
+    const layers = await act({ kind: 'setLevel', depth: 1 });
+    assert.equal(layers.levelDepth, 1);
+    assert.deepEqual([...layers.rows].sort(), ['embed', 'layer']);
+    const layer = await act({ kind: 'selectRow', name: 'embed' });
+    // "embed" holds one tensor: its matrix is that tensor's.
+    assert.deepEqual(layer.selectedValues, printed(cli.per_tensor!['embed.weight']!));
+    await act({ kind: 'setLevel', depth: 0 });
+  });
+
+  it('exports a PNG and a CSV whose numbers are exactly the CLI JSON', async () => {
+    const png = join(out, 'heatmap.png');
+    const csv = join(out, 'similarity.csv');
+    assert.deepEqual(await act<{ file: string }>({ kind: 'exportPng' }, png), { file: png });
+    const bytes = readFileSync(png);
+    assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'not a PNG');
+    assert.ok(statSync(png).size > 5_000, `PNG of ${statSync(png).size} bytes`);
+    assert.deepEqual(await act<{ file: string }>({ kind: 'exportCsv' }, csv), { file: csv });
+    const rows = parseCsv(readFileSync(csv, 'utf8'));
+    assert.deepEqual(rows[0], ['scope', 'tensor', 'i', 'j', 'model_i', 'model_j', 'cos_before', 'cos_after']);
+    let compared = 0;
+    for (const [scope, tensor, i, j, , , before, after] of rows.slice(1)) {
+      const I = Number(i) - 1;
+      const J = Number(j) - 1;
+      const b = scope === 'model' ? cli.cosine : cli.per_tensor![tensor!]!;
+      const a = scope === 'model' ? cli.awd!.cos_after : cli.awd!.per_tensor[tensor!]!.cos_after;
+      assert.equal(Number(before), b[I]![J], `${scope} ${tensor} ${i},${j} before`);
+      assert.equal(Number(after), a[I]![J], `${scope} ${tensor} ${i},${j} after`);
+      compared++;
+    }
+    assert.equal(compared, 3 * (1 + Object.keys(cli.per_tensor!).length));
+  });
+
+  it('re-runs AWD with other parameters from the kept Gram matrices: the CLI with those parameters agrees', async () => {
+    const settings = { alpha: 0.5, learning_rate: 0.02, iterations: 40, granularity: 'tensor' as const, norm: 'l2_squared' as const };
+    const s = await act({ kind: 'rerunAwd', settings });
+    assert.deepEqual(s.awdSettings, settings);
+    const other = cliReport(zoo.small.base, zoo.small.models, ['--alpha', '0.5', '--lr', '0.02', '--iterations', '40', '--granularity', 'tensor', '--norm', 'l2_squared']);
+    const after = await act({ kind: 'setMode', mode: 'after' });
+    assert.deepEqual(after.matrices.map((m) => m.values), [printed(other.awd!.cos_after)]);
+    const csv = join(out, 'rerun.csv');
+    await act({ kind: 'exportCsv' }, csv);
+    const line = parseCsv(readFileSync(csv, 'utf8'))[1]!;
+    assert.equal(Number(line[7]), other.awd!.cos_after[0]![1]);
+    const without = await act({ kind: 'rerunAwd', settings: null });
+    assert.equal(without.awdSettings, undefined);
+    assert.equal(without.mode, 'before', 'without AWD only "before" can be shown');
+    await act({ kind: 'rerunAwd', settings: { alpha: 0.1, learning_rate: 0.01, iterations: 300, granularity: 'model', norm: 'l2' } });
+  });
+
+  it('"Merge these models…" hands the same base and models to the merge wizard', async () => {
+    await exec('awd.clearMergeSelection');
+    await act({ kind: 'merge' });
+    await waitUntil(async () => (await exec<{ base?: string }>('awd.removeFromMerge')).base === zoo.small.base, 10_000, 'the merge selection');
+    const state = await exec<{ base?: string; models: string[] }>('awd.removeFromMerge');
+    assert.deepEqual(state, { base: zoo.small.base, models: zoo.small.models });
+    if (ui.available()) {
+      // The wizard asks its first open question (the method): the models are not asked for again.
+      const title = await ui.text('.quick-input-widget .quick-input-title');
+      assert.match(title, /Merge method/);
+    }
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+    await exec('awd.clearMergeSelection');
+  });
+
+  it('keeps its view across hide/show (the page reloads and restores its state)', async () => {
+    const side = await act({ kind: 'setMode', mode: 'side' });
+    assert.equal(side.mode, 'side');
+    const doc = await vscode.workspace.openTextDocument({ content: 'hiding the panel', language: 'plaintext' });
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Active, preview: false });
+    await sleep(500);
+    await vscode.commands.executeCommand('workbench.action.previousEditor');
+    const restored = await renderedWhere((s) => s.mode === 'side' && s.matrices.length === 2, 'the restored render');
+    assert.deepEqual(restored.matrices.map((m) => m.values), [printed(cli.cosine), printed(cli.awd!.cos_after)]);
+    if (ui.available()) await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW });
+    await act({ kind: 'setMode', mode: 'before' });
+  });
+
+  it('opens from the Explorer multi-selection (the clicked Uri and all selected Uris)', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await exec('awd.setBaseModel', vscode.Uri.file(zoo.small.base));
+    const [a, b] = zoo.small.models as [string, string];
+    const report = await exec<SimilarityReport>('awd.showSimilarity', vscode.Uri.file(a), [vscode.Uri.file(a), vscode.Uri.file(b)]);
+    assert.ok(report, 'no report');
+    assert.deepEqual(report.models, [a, b]);
+    const two = cliReport(zoo.small.base, [a, b]);
+    assert.deepEqual(report.cosine, two.cosine);
+    const shown = await snapshot();
+    assert.deepEqual(shown.matrices.map((m) => m.values), [printed(two.cosine)]);
+    await exec('awd.clearMergeSelection');
+  });
+
+  it('follows the light and dark themes (screenshots)', async function () {
+    if (!ui.available()) this.skip();
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await exec('awd.showSimilarity', { base: zoo.small.base, models: zoo.small.models });
+    await act({ kind: 'setMode', mode: 'side' });
+    const config = vscode.workspace.getConfiguration('workbench');
+    for (const [themeName, file] of [
+      ['Default Light Modern', 'similarity-light.png'],
+      ['Default Dark Modern', 'similarity-dark.png'],
+    ] as const) {
+      await config.update('colorTheme', themeName, vscode.ConfigurationTarget.Global);
+      await sleep(1500);
+      await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW });
+      const path = await ui.screenshot(join(shots, file));
+      assert.ok(existsSync(path) && statSync(path).size > 10_000, `${file} is missing or empty`);
+    }
+  });
+
+  it('renders application/vnd.awd.similarity+json in a notebook (the CLI JSON in a cell output)', async function () {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const fixture = join(projectRoot, 'test', 'fixtures', 'notebooks', 'similarity.ipynb');
+    let notebook: vscode.NotebookDocument;
+    try {
+      notebook = await vscode.workspace.openNotebookDocument(vscode.Uri.file(fixture));
+    } catch (e) {
+      console.log(`    (no Jupyter notebook support in this host: ${e instanceof Error ? e.message : String(e)})`);
+      this.skip();
+    }
+    const output = notebook.cellAt(1).outputs[0];
+    const item = output?.items.find((i) => i.mime === 'application/vnd.awd.similarity+json');
+    assert.ok(item, 'the cell output has no similarity item');
+    const report = JSON.parse(new TextDecoder().decode(item.data)) as SimilarityReport;
+    assert.equal(report.models.length, 8);
+    await vscode.window.showNotebookDocument(notebook);
+    if (!ui.available()) return;
+    await ui.waitFor('.awd-similarity-heatmap .annotation-text', { frame: WEBVIEW, timeoutMs: 30_000 });
+    const summary = await ui.text('.awd-similarity-summary', { frame: WEBVIEW });
+    assert.ok(summary.includes('8 models') && summary.includes(report.mean_abs_cos.toFixed(4)), summary);
+    await ui.screenshot(join(shots, 'similarity-notebook.png'));
+  });
+});

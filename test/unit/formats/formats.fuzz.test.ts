@@ -1,0 +1,156 @@
+// Fuzzing the readers: thousands of seeded mutations (bit flips, truncations, byte splices, header edits) of
+// safetensors, npy and npz files. Opening and fully reading each one must end in data or an AwdError — never another
+// exception, never more than a second, never an allocation a lying header asked for.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AwdError } from '../../../src/core/errors';
+import { openCheckpoint } from '../../../src/core/formats/open';
+import { buildSafetensors, bytesOf, seededRandom, tempFolder } from './testFiles';
+
+const tmp = tempFolder();
+after(tmp.cleanup);
+const NUMPY = join(__dirname, '../../fixtures/formats/numpy');
+
+type Rand = () => number;
+const int = (r: Rand, n: number): number => Math.floor(r() * n);
+
+/** A value that makes parsers trip: boundaries, negatives, huge numbers. */
+function nastyNumber(r: Rand): string {
+  const options = ['0', '-1', '1e300', '9007199254740993', '4294967296', '18446744073709551615', '1.5', '""', 'null', '[]', '{}', String(int(r, 1 << 20))];
+  return options[int(r, options.length)]!;
+}
+
+/** One random mutation of `src`. */
+function mutate(src: Uint8Array, r: Rand): Uint8Array {
+  const out = src.slice();
+  switch (int(r, 6)) {
+    case 0: {
+      // Flip 1–8 random bits, biased to the first 256 bytes where the headers live.
+      const flips = 1 + int(r, 8);
+      for (let k = 0; k < flips; k++) {
+        const at = r() < 0.7 ? int(r, Math.min(256, out.length)) : int(r, out.length);
+        out[at]! ^= 1 << int(r, 8);
+      }
+      return out;
+    }
+    case 1:
+      return out.subarray(0, int(r, out.length));
+    case 2: {
+      // Overwrite a run with random bytes.
+      const at = int(r, out.length);
+      for (let k = at; k < Math.min(out.length, at + 1 + int(r, 16)); k++) out[k] = int(r, 256);
+      return out;
+    }
+    case 3: {
+      // Delete or duplicate a run (shifts every offset after it).
+      const at = int(r, out.length);
+      const len = 1 + int(r, 32);
+      return r() < 0.5
+        ? new Uint8Array([...out.subarray(0, at), ...out.subarray(at + len)])
+        : new Uint8Array([...out.subarray(0, at + len), ...out.subarray(at)]);
+    }
+    case 4: {
+      // Header edit: replace a number in the text part with a nasty one (safetensors/npy headers are text).
+      const text = new TextDecoder('latin1').decode(out.subarray(0, Math.min(out.length, 4096)));
+      const numbers = [...text.matchAll(/\d+/g)];
+      if (numbers.length === 0) return out;
+      const m = numbers[int(r, numbers.length)]!;
+      const edited = text.slice(0, m.index) + nastyNumber(r) + text.slice(m.index + m[0].length);
+      const head = Uint8Array.from(edited, (c) => c.charCodeAt(0) & 0xff);
+      return new Uint8Array([...head, ...out.subarray(Math.min(out.length, 4096))]);
+    }
+    default: {
+      // Rewrite the 8-byte length prefix (safetensors) / version+length (npy) with a random or extreme value.
+      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      if (out.length >= 8) {
+        const choices = [0n, 1n, 7n, 2n ** 63n, 2n ** 64n - 1n, BigInt(out.length), BigInt(int(r, out.length + 64))];
+        view.setBigUint64(0, choices[int(r, choices.length)]!, true);
+      }
+      return out;
+    }
+  }
+}
+
+/** Opens `path` and reads every tensor whole and in a range; returns 'data' or 'error', throws anything else. */
+async function exercise(path: string): Promise<'data' | 'error'> {
+  try {
+    const c = await openCheckpoint(path);
+    try {
+      for (const t of c.tensors) {
+        await c.readFloat32(t.name);
+        await c.readBytes(t.name, Math.floor(t.elements / 2));
+      }
+    } finally {
+      await c.close();
+    }
+    return 'data';
+  } catch (e) {
+    if (e instanceof AwdError) return 'error';
+    throw e;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms (hang?)`)), ms);
+    }),
+  ]);
+}
+
+const seeds: [string, Uint8Array, number][] = [
+  [
+    'safetensors',
+    buildSafetensors(
+      [
+        { name: 'w', dtype: 'F32', shape: [4, 3], data: bytesOf(Float32Array.from({ length: 12 }, (_, i) => i / 3)) },
+        { name: 'b', dtype: 'BF16', shape: [3], data: bytesOf(new Uint16Array([0x3f80, 0x4000, 0xbf80])) },
+        { name: 'ids', dtype: 'I64', shape: [2], data: bytesOf(new BigInt64Array([1n, 2n])) },
+        { name: 'e', dtype: 'F16', shape: [0], data: new Uint8Array(0) },
+        { name: 's', dtype: 'F8_E5M2', shape: [], data: new Uint8Array([0x3c]) },
+      ],
+      { format: 'pt' },
+    ),
+    800,
+  ],
+  ['npy', new Uint8Array(readFileSync(join(NUMPY, 'f64_fortran.npy'))), 400],
+  ['npy-big-endian', new Uint8Array(readFileSync(join(NUMPY, 'i4_big_endian.npy'))), 200],
+  ['npz-stored', new Uint8Array(readFileSync(join(NUMPY, 'stored.npz'))), 300],
+  ['npz-deflated', new Uint8Array(readFileSync(join(NUMPY, 'deflated.npz'))), 300],
+];
+
+void describe('format readers under fuzzing', () => {
+  for (const [kind, seed, count] of seeds) {
+    void it(`${count} mutations of a ${kind} file end in data or an AwdError`, async () => {
+      const r = seededRandom(0xf00d + seed.length);
+      const path = join(tmp.dir, `${kind}.fuzz`);
+      // The unmutated file must read cleanly, or the fuzzing proves nothing.
+      writeFileSync(path, seed);
+      assert.equal(await exercise(path), 'data');
+      const outcomes = { data: 0, error: 0 };
+      let slowest = 0;
+      for (let i = 0; i < count; i++) {
+        const bytes = mutate(seed, r);
+        writeFileSync(path, bytes);
+        const t0 = performance.now();
+        let outcome: 'data' | 'error';
+        try {
+          outcome = await withTimeout(exercise(path), 1000, `${kind} case ${i}`);
+        } catch (e) {
+          writeFileSync(join(tmp.dir, `${kind}-failing-${i}.bin`), bytes);
+          throw new Error(`${kind} mutation ${i}: ${(e as Error).stack ?? String(e)}`);
+        }
+        slowest = Math.max(slowest, performance.now() - t0);
+        outcomes[outcome]++;
+        // A reader that believed a lying size would hold (or have held) a huge buffer by now.
+        if (i % 50 === 0) assert.ok(process.memoryUsage().arrayBuffers < 256 << 20, `${kind} case ${i}: array buffers grew`);
+      }
+      assert.ok(slowest < 1000, `slowest case ${slowest.toFixed(0)} ms`);
+      assert.ok(outcomes.error > count / 4, `most mutations are caught (${JSON.stringify(outcomes)})`);
+    });
+  }
+});
