@@ -21,6 +21,8 @@ const DATA = join(__dirname, 'data');
 
 interface CaseResult {
   seconds: number;
+  /** user + system CPU seconds of the case, all threads of the child process. */
+  cpuSeconds: number;
   peakRssBytes: number;
   note?: string;
 }
@@ -188,9 +190,11 @@ async function child(caseName: string, dir: string): Promise<void> {
   const run = CASES[caseName];
   if (!run) throw new Error(`unknown case ${caseName}`);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const note = await run(dir);
   const seconds = (performance.now() - t0) / 1000;
-  const result: CaseResult = { seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(note ? { note } : {}) };
+  const cpu = process.cpuUsage(cpu0);
+  const result: CaseResult = { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(note ? { note } : {}) };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -222,7 +226,7 @@ async function main(): Promise<void> {
       if (!best || r.seconds < best.seconds) best = r;
     }
     results.set(c, best!);
-    console.error(`${c}: ${best!.seconds.toFixed(3)} s`);
+    console.error(`${c}: ${best!.seconds.toFixed(3)} s wall, ${best!.cpuSeconds.toFixed(3)} s CPU`);
   }
   const floor = results.get('floor')?.seconds;
   const readFloor = results.get('read_floor')?.seconds;
@@ -230,12 +234,12 @@ async function main(): Promise<void> {
   const lines = [
     `K = ${K} models + base, ${(params / 1e6).toFixed(1)}M float32 parameters each (${((params * 4 * (K + 1)) / 1e9).toFixed(2)} GB of inputs), page cache warm, best of ${repeat}`,
     '',
-    '| case | wall (s) | × I/O floor | × read floor | × TA | peak RSS (MB) | notes |',
-    '|---|---:|---:|---:|---:|---:|---|',
+    '| case | wall (s) | CPU (s) | × I/O floor | × read floor | × TA | peak RSS (MB) | notes |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const [c, r] of results) {
     const ratio = (d: number | undefined): string => (d ? (r.seconds / d).toFixed(2) : '–');
-    lines.push(`| ${c} | ${r.seconds.toFixed(3)} | ${ratio(floor)} | ${ratio(readFloor)} | ${ratio(ta)} | ${(r.peakRssBytes / 1e6).toFixed(0)} | ${r.note ?? ''} |`);
+    lines.push(`| ${c} | ${r.seconds.toFixed(3)} | ${r.cpuSeconds.toFixed(3)} | ${ratio(floor)} | ${ratio(readFloor)} | ${ratio(ta)} | ${(r.peakRssBytes / 1e6).toFixed(0)} | ${r.note ?? ''} |`);
   }
   console.log(lines.join('\n'));
   rmSync(join(dir, 'out'), { recursive: true, force: true });

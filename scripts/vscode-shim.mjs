@@ -51,8 +51,8 @@ export async function startCodeServer({ workspace, port, env = {}, keepTemp = fa
   mkdirSync(join(dirs['user-data'], 'User'), { recursive: true });
   writeFileSync(join(dirs['user-data'], 'User', 'settings.json'), JSON.stringify({
     'workbench.startupEditor': 'none',
-    // An explicit theme, so no "try the new default theme" toast covers screenshots.
-    'workbench.colorTheme': 'Default Dark Modern',
+    // The project lives in a git checkout above sample and test workspaces: no prompt about opening it.
+    'git.openRepositoryInParentFolders': 'never',
   }, null, 2));
   const configFile = join(tmp, 'config.yaml');
   writeFileSync(configFile, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);

@@ -44,7 +44,7 @@ export function niceTicks(lo: number, hi: number, count: number): number[] {
 export function accuracySvg(title: string, panels: readonly PlotPanel[], references: readonly PlotReference[]): string {
   const columns = 2;
   const rows = Math.ceil(panels.length / columns);
-  const height = 70 + rows * PANEL_H + 10;
+  const height = 80 + rows * PANEL_H + 10;
   const values = [...panels.flatMap((p) => p.series.flatMap((s) => s.points.map((q) => q[1]))), ...references.map((r) => r.value)];
   const ticksY = niceTicks(Math.min(...values) - 2, Math.max(...values) + 2, 6);
   const yLo = ticksY[0]!;
@@ -57,7 +57,7 @@ export function accuracySvg(title: string, panels: readonly PlotPanel[], referen
   const panelW = WIDTH / columns;
   panels.forEach((panel, index) => {
     const ox = (index % columns) * panelW;
-    const oy = 60 + Math.floor(index / columns) * PANEL_H;
+    const oy = 70 + Math.floor(index / columns) * PANEL_H;
     const left = ox + 70;
     const right = ox + panelW - 30;
     const top = oy + 40;
@@ -83,7 +83,7 @@ export function accuracySvg(title: string, panels: readonly PlotPanel[], referen
       out.push(`<line x1="${left}" x2="${right}" y1="${py(r.value)}" y2="${py(r.value)}" stroke="#888" stroke-dasharray="2 4"/>`);
       out.push(`<text x="${right - 4}" y="${py(r.value) - 5}" font-size="11" text-anchor="end" fill="#666">${escapeXml(r.label)}</text>`);
     }
-    panel.series.forEach((s, k) => {
+    panel.series.forEach((s) => {
       const path = s.points.map((q, i) => `${i ? 'L' : 'M'}${px(q[0]).toFixed(1)},${py(q[1]).toFixed(1)}`).join(' ');
       out.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2.2"${s.dashed ? ' stroke-dasharray="7 4"' : ''}/>`);
       for (const q of s.points) {
@@ -93,10 +93,13 @@ export function accuracySvg(title: string, panels: readonly PlotPanel[], referen
             : `<circle cx="${px(q[0])}" cy="${py(q[1])}" r="3.8" fill="${s.color}"/>`,
         );
       }
-      const ly = top + 16 + 18 * k;
-      out.push(`<line x1="${left + 12}" x2="${left + 42}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2.2"${s.dashed ? ' stroke-dasharray="7 4"' : ''}/>`);
-      out.push(`<text x="${left + 50}" y="${ly + 4}" font-size="12" fill="#222">${escapeXml(s.label)}</text>`);
     });
+  });
+  // One legend for all panels: every panel draws its series in the same styles.
+  (panels[0]?.series ?? []).forEach((s, k) => {
+    const lx = WIDTH / 2 - 150 + 170 * k;
+    out.push(`<line x1="${lx}" x2="${lx + 34}" y1="54" y2="54" stroke="${s.color}" stroke-width="2.2"${s.dashed ? ' stroke-dasharray="7 4"' : ''}/>`);
+    out.push(`<text x="${lx + 42}" y="58" font-size="13" fill="#222">${escapeXml(s.label)}</text>`);
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -226,7 +226,11 @@ export function plotPanels(result: EvaluationResult): PlotPanel[] {
       label: awd ? 'with AWD' : 'without AWD',
       dashed: awd,
       color: awd ? '#d95f02' : '#1b6ca8',
-      points: result.points.filter((p) => p.method === g.method && p.awd === awd).map((p) => [p.lambda, p.average * 100] as const),
+      // λ = 0 is θ₀ for every method, with or without AWD: the curves start from the unmerged base.
+      points: [
+        [0, mean(result.base_with_task_heads) * 100] as const,
+        ...result.points.filter((p) => p.method === g.method && p.awd === awd).map((p) => [p.lambda, p.average * 100] as const),
+      ],
     })),
   }));
 }
@@ -269,7 +273,7 @@ async function main(args: readonly string[]): Promise<number> {
     await fsp.writeFile(join(out, 'merge-quality.json'), `${JSON.stringify({ ...result, seconds: Number(result.seconds.toFixed(1)) }, null, 2)}\n`);
     const svg = accuracySvg(`Merging ${result.tasks.length} MLPs fine-tuned on MNIST tasks: average accuracy vs λ`, plotPanels(result), [
       { label: `fine-tuned ${(mean(result.fine_tuned) * 100).toFixed(1)}%`, value: mean(result.fine_tuned) * 100 },
-      { label: `linear probe ${(mean(result.probe) * 100).toFixed(1)}%`, value: mean(result.probe) * 100 },
+      { label: `no merge (λ = 0) ${(mean(result.base_with_task_heads) * 100).toFixed(1)}%`, value: mean(result.base_with_task_heads) * 100 },
     ]);
     await fsp.writeFile(join(out, 'merge-quality.svg'), svg);
     const png = join(out, 'merge-quality.png');

@@ -20,23 +20,19 @@ export interface GridPoint {
   readonly awd: boolean;
 }
 
-const steps = (from: number, to: number, step: number): number[] => {
-  const out: number[] = [];
-  for (let k = 0; from + k * step <= to + 1e-9; k++) out.push(Number((from + k * step).toFixed(6)));
-  return out;
-};
-
 /**
- * Task arithmetic and DARE-linear sum K task vectors, so their λ is small (0.1–1.0); TIES and DARE-TIES take the
- * mean of the agreeing entries (normalize: true), so theirs is around 1 (0.2–2.0). Densities as commonly used for
- * small models: 0.2 for TIES (its paper's default), 0.5 for DARE.
+ * Task arithmetic and DARE-linear add up K = 8 task vectors, so their useful λ is small: the grid is finer below 0.3.
+ * TIES and DARE-TIES take the mean of the agreeing entries (normalize: true), so theirs reaches further. Densities as
+ * commonly used for small models: 0.2 for TIES (its paper's default), 0.5 for DARE.
  */
 export function evaluationGrid(quick: boolean): MethodGrid[] {
+  const sumGrid = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0];
+  const meanGrid = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5];
   return [
-    { method: 'task_arithmetic', label: 'Task arithmetic', lambdas: quick ? [0.3] : steps(0.1, 1.0, 0.1) },
-    { method: 'ties', label: 'TIES (density 0.2)', density: 0.2, lambdas: quick ? [1.0] : steps(0.2, 2.0, 0.2) },
-    { method: 'dare_linear', label: 'DARE linear (density 0.5)', density: 0.5, lambdas: quick ? [0.3] : steps(0.1, 1.0, 0.1) },
-    { method: 'dare_ties', label: 'DARE-TIES (density 0.5)', density: 0.5, lambdas: quick ? [1.0] : steps(0.2, 2.0, 0.2) },
+    { method: 'task_arithmetic', label: 'Task arithmetic', lambdas: quick ? [0.3] : sumGrid },
+    { method: 'ties', label: 'TIES (density 0.2)', density: 0.2, lambdas: quick ? [1.0] : meanGrid },
+    { method: 'dare_linear', label: 'DARE linear (density 0.5)', density: 0.5, lambdas: quick ? [0.3] : sumGrid },
+    { method: 'dare_ties', label: 'DARE-TIES (density 0.5)', density: 0.5, lambdas: quick ? [1.0] : meanGrid },
   ];
 }
 

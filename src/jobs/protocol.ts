@@ -37,7 +37,24 @@ export interface SimilarityJobRequest {
   memoryBudgetBytes?: number;
 }
 
-export type JobRequest = MergeJobRequest | SimilarityJobRequest | TensorStatsJobRequest;
+/**
+ * A similarity report again from kept per-tensor Gram matrices (T×K×K, row-major per tensor), with other AWD
+ * settings or none: no model is read. The similarity panel's "Re-run AWD" (per-tensor AWD is seconds of arithmetic
+ * for thousands of tensors, so it runs here, not in the extension host).
+ */
+export interface SimilarityFromGramsJobRequest {
+  kind: 'similarityFromGrams';
+  base: string;
+  models: string[];
+  tensors: { name: string; elements: number }[];
+  grams: Float64Array;
+  awd?: SimilarityAwdRequest;
+  perTensor?: boolean;
+  /** Carried into the report: the time the original analysis took. */
+  seconds?: number;
+}
+
+export type JobRequest = MergeJobRequest | SimilarityJobRequest | TensorStatsJobRequest | SimilarityFromGramsJobRequest;
 
 /** Host → worker. */
 export type HostMessage = { type: 'start'; request: JobRequest } | { type: 'cancel' };

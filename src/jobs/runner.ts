@@ -110,6 +110,8 @@ function createWorker(workerPath: string | undefined): Worker {
   if (!workerPath && existsSync(bundled)) return new Worker(bundled);
   // Running from the TypeScript sources (unit tests, `node --import tsx src/cli/main.ts`): load the worker through tsx.
   const source = workerPath ?? path.join(__dirname, 'worker.ts');
-  const tsxLoader = require.resolve('tsx/cjs');
+  // A variable, not a literal, so that bundlers leave this development-only path alone (the bundles ship worker.js).
+  const loaderModule = 'tsx/cjs';
+  const tsxLoader = require.resolve(loaderModule);
   return new Worker(`require(${JSON.stringify(tsxLoader)}); require(${JSON.stringify(source)});`, { eval: true });
 }

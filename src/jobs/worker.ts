@@ -9,9 +9,9 @@ import { loadMergeConfig, parseMergeConfig, type LoadedConfig } from '../core/co
 import { planMerge, planSimilarity } from '../core/merge/plan';
 import { runMerge } from '../core/merge/execute';
 import { DigestCache, defaultDigestCacheFile } from '../core/merge/digestCache';
-import { analyzeSimilarity } from '../core/analysis/analyze';
+import { analyzeSimilarity, reportFromGrams } from '../core/analysis/analyze';
 import { computeTensorStats, type TensorStatsJobRequest } from './statsJob';
-import type { HostMessage, JobRequest, JobResult, WorkerMessage, MergeJobRequest, SimilarityJobRequest } from './protocol';
+import type { HostMessage, JobRequest, JobResult, WorkerMessage, MergeJobRequest, SimilarityJobRequest, SimilarityFromGramsJobRequest } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('src/jobs/worker.ts must run in a worker thread');
@@ -62,6 +62,14 @@ async function runSimilarityJob(request: SimilarityJobRequest): Promise<JobResul
   }
 }
 
+/** The similarity report from kept Gram matrices (the similarity panel's "Re-run AWD"): no model is read. */
+function runSimilarityFromGramsJob(request: SimilarityFromGramsJobRequest): JobResult {
+  const K = request.models.length;
+  const grams = request.tensors.map((t, i) => ({ name: t.name, elements: t.elements, gram: request.grams.slice(i * K * K, (i + 1) * K * K) }));
+  const similarity = reportFromGrams(request.models, request.base, grams, { ...(request.awd ? { awd: request.awd } : {}), perTensor: request.perTensor ?? false });
+  return { kind: 'similarity', similarity: { ...similarity, seconds: request.seconds ?? 0 } };
+}
+
 /** The inspector's statistics (src/jobs/statsJob.ts). */
 async function runTensorStatsJob(request: TensorStatsJobRequest): Promise<JobResult> {
   const stats = await computeTensorStats(request, { signal: controller.signal, onProgress: (progress) => post({ type: 'progress', progress }) });
@@ -73,6 +81,7 @@ async function run(request: JobRequest): Promise<void> {
     const result =
       request.kind === 'merge' ? await runMergeJob(request)
       : request.kind === 'similarity' ? await runSimilarityJob(request)
+      : request.kind === 'similarityFromGrams' ? runSimilarityFromGramsJob(request)
       : await runTensorStatsJob(request);
     post({ type: 'result', result });
   } catch (e) {

@@ -36,14 +36,22 @@ function workspaceRoot(): string {
   return folder.uri.fsPath;
 }
 
+/** Values are generated in blocks of this many and tiled, so the large fixtures cost little CPU to write. */
+const BLOCK = 1 << 16;
+
 /** Fine-tuned model k = base + 0.1·(its own direction) + 0.05·(a shared direction): task vectors that interfere. */
 function values(model: number, tensorIndex: number, elements: number): Float32Array {
-  const base = pseudoRandom(1000 + tensorIndex, elements);
-  if (model === 0) return base;
-  const own = pseudoRandom(7919 * model + tensorIndex, elements);
-  const shared = pseudoRandom(424242 + tensorIndex, elements);
-  for (let i = 0; i < elements; i++) base[i] = base[i]! + 0.1 * own[i]! + 0.05 * shared[i]!;
-  return base;
+  const n = Math.min(elements, BLOCK);
+  const block = pseudoRandom(1000 + tensorIndex, n);
+  if (model > 0) {
+    const own = pseudoRandom(7919 * model + tensorIndex, n);
+    const shared = pseudoRandom(424242 + tensorIndex, n);
+    for (let i = 0; i < n; i++) block[i] = block[i]! + 0.1 * own[i]! + 0.05 * shared[i]!;
+  }
+  if (n === elements) return block;
+  const out = new Float32Array(elements);
+  for (let s = 0; s < elements; s += n) out.set(block.subarray(0, Math.min(n, elements - s)), s);
+  return out;
 }
 
 async function writeModel(file: string, model: number, tensors: { name: string; shape: number[] }[], chunk = 1 << 20): Promise<void> {

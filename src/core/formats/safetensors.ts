@@ -62,6 +62,7 @@ export function parseSafetensorsHeader(file: string, headerBytes: Uint8Array, da
   const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(json)) {
     if (name === '__metadata__') {
+      if (value === null) continue; // the reference implementation reads null as "no metadata"
       if (!isPlainObject(value)) throw corrupt(file, '`__metadata__` is not an object of strings');
       for (const [k, v] of Object.entries(value)) {
         if (typeof v !== 'string') throw corrupt(file, `\`__metadata__\` value for "${k}" is not a string`);

@@ -12,7 +12,7 @@ import { wasmKernels } from './wasm';
 /** Below this many elements per row the copy into WASM memory costs more than the JS loop. */
 const WASM_MIN_ELEMENTS = 1024;
 /** From this many elements per row on, the float32-product kernel meets 1e-7 relative for |cos| ≥ 0.01. */
-const FAST_FROM = 262144;
+const FAST_FROM = 524288;
 
 /** gram[i*K+j] += Σ_e rows[i][e]·rows[j][e] for all i, j (full symmetric K×K, row-major, K = rows.length). */
 export function accumulateGram(rows: readonly Float32Array[], gram: Float64Array): void {

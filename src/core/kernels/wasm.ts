@@ -1,9 +1,9 @@
 /**
  * Loads the WASM SIMD kernels (generated/kernelsWasm.ts, built from assembly/kernels.ts) and runs them on
  * chunks copied into a bounded scratch area of the module's memory. The copy is the price of plain
- * Float32Array inputs: one memcpy of every input element per call (about 10 GB/s, small next to the kernels'
- * work for K ≥ 3; measured in bench/kernels.ts). Scratch: (K + 1) rows × BLOCK floats + the K×K accumulators,
- * e.g. 650 KB for K = 9, whatever the chunk length.
+ * Float32Array inputs: one memcpy of every input element (and of every output element) per call, ~13 GB/s per
+ * CPU-second in bench/kernels.ts, i.e. about a third of the Gram kernel's time for K = 9. Scratch: (K + 1) rows
+ * × BLOCK floats + the K×K accumulators + K×FLUSH doubles, about 340 KB for K = 9, whatever the chunk length.
  */
 import { KERNELS_WASM_BASE64 } from './generated/kernelsWasm';
 

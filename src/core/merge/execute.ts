@@ -102,6 +102,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const hashing = hashFilesInBackground(inputFiles, opts.digestCache);
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
+  /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
+  let written: string[] = [];
   try {
     const merged = plan.tensors.filter((t) => t.action === 'merge');
     const pipeline = new ChunkPipeline(base, plan.models, chunkElements);
@@ -265,6 +267,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const { configFile: _configFile, ...timelessArgs } = recordArgs;
     const files = await out.finish(recordMetadata(buildRecord({ ...timelessArgs, finishedAt: started })));
     writer = undefined;
+    written = files;
     const record = buildRecord({ ...recordArgs, outputs: files, finishedAt: new Date() });
     recordFile = recordPath;
     await writeFile(recordFile, recordToJson(record));
@@ -285,6 +288,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     await hashing.cancel();
     if (writer) await writer.abort();
     if (recordFile) await rm(recordFile, { force: true });
+    for (const f of written) await rm(f, { force: true });
     throw e;
   }
 }

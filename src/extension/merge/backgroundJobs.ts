@@ -16,9 +16,18 @@ interface QueuedJob {
   cancel(): void;
 }
 
+/** Context key: a job is queued or running (shows "Cancel Running Merges"). */
+export const CONTEXT_JOB_RUNNING = 'awd.jobRunning';
+
 export class BackgroundJobs implements vscode.Disposable {
   private tail: Promise<unknown> = Promise.resolve();
   private readonly active = new Set<QueuedJob>();
+
+  private setActive(entry: QueuedJob, on: boolean): void {
+    if (on) this.active.add(entry);
+    else this.active.delete(entry);
+    void vscode.commands.executeCommand('setContext', CONTEXT_JOB_RUNNING, this.active.size > 0);
+  }
 
   /** Jobs queued or running. */
   get count(): number {
@@ -43,7 +52,7 @@ export class BackgroundJobs implements vscode.Disposable {
               cancelRunning?.();
             },
           };
-          this.active.add(entry);
+          this.setActive(entry, true);
           const subscription = token.onCancellationRequested(() => entry.cancel());
           const ahead = this.active.size - 1;
           if (ahead > 0) progress.report({ message: `queued behind ${ahead} job${ahead > 1 ? 's' : ''}` });
@@ -78,7 +87,7 @@ export class BackgroundJobs implements vscode.Disposable {
             reject(e instanceof Error ? e : new Error(String(e)));
           } finally {
             subscription.dispose();
-            this.active.delete(entry);
+            this.setActive(entry, false);
           }
         },
       );

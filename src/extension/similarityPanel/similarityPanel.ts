@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SimilarityReport } from '../../core/analysis/analyze';
 import { CancelledError } from '../../core/errors';
-import type { JobProgress } from '../../jobs/protocol';
+import type { JobProgress, SimilarityFromGramsJobRequest } from '../../jobs/protocol';
 import { startJob, type JobHandle } from '../../jobs/runner';
 import {
   parsePanelAction,
@@ -32,7 +32,7 @@ import { MERGE_SELECTED_COMMAND } from '../merge/mergeWizard';
 import type { AwdServices } from '../services';
 import { similarityCsv } from './similarityCsv';
 import { newNonce, similarityPageHtml } from './similarityPanelHtml';
-import { modelLabels, reportFromSource, viewFromReport } from './similarityView';
+import { fromGramsRequest, modelLabels, viewFromReport } from './similarityView';
 
 export const SIMILARITY_VIEW_TYPE = 'awd.similarity';
 export const OPEN_SIMILARITY_PANEL_COMMAND = 'awd.similarityPanel.open';
@@ -50,7 +50,7 @@ export interface SimilarityPanelInputs {
 export type SimilarityPanelOutcome = { status: 'done'; report: SimilarityReport } | { status: 'cancelled' } | { status: 'failed'; message: string };
 
 /** How long an automation request waits for the page to answer. */
-const AUTOMATION_TIMEOUT_MS = 30_000;
+const AUTOMATION_TIMEOUT_MS = 120_000;
 
 interface PendingExport {
   file: string;
@@ -68,6 +68,8 @@ class SimilarityPanel implements vscode.Disposable {
   private report: SimilarityReport | undefined;
   private view: SimilarityViewData | undefined;
   private job: JobHandle | undefined;
+  /** A re-run of AWD (or a restore) from the kept Gram matrices. */
+  private regramJob: JobHandle | undefined;
   private ready = false;
   private readonly queued: SimilarityUpdate[] = [];
   private snapshotWaiters: ((s: RenderSnapshot) => void)[] = [];
@@ -75,6 +77,8 @@ class SimilarityPanel implements vscode.Disposable {
   private pendingExport: PendingExport | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private disposed = false;
+  /** The page's last few problem reports, quoted when an automation request times out. */
+  private readonly problems: string[] = [];
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -184,15 +188,37 @@ class SimilarityPanel implements vscode.Disposable {
     });
   }
 
-  /** Rebuilds the view from a saved page state (after a reload): no model is read. False when the state is unusable. */
-  restore(state: unknown): boolean {
+  /** Rebuilds the view from a saved page state (after a reload) in the worker: no model is read. False when the state is unusable. */
+  async restore(state: unknown): Promise<boolean> {
     const source = parseSource(typeof state === 'object' && state !== null ? (state as { source?: unknown }).source : undefined);
     if (!source) {
       this.post({ type: 'failed', message: 'This panel was saved without its analysis. Run "AWD: Show Task Vector Similarity" again.' });
       return false;
     }
-    this.setView(reportFromSource(source));
-    return true;
+    this.post({ type: 'progress', message: 'Restoring the analysis from its kept Gram matrices…' });
+    const report = await this.fromGrams(fromGramsRequest(source), 'Restoring the similarity panel');
+    if (report) this.setView(report);
+    return report !== undefined;
+  }
+
+  /** Runs a from-Gram-matrices job in the worker (cancelling one still running); undefined when it failed or was superseded. */
+  private async fromGrams(request: SimilarityFromGramsJobRequest, action: string): Promise<SimilarityReport | undefined> {
+    this.regramJob?.cancel();
+    const job = startJob(request);
+    this.regramJob = job;
+    try {
+      const result = await job.done;
+      if (result.kind !== 'similarity') throw new Error(`unexpected job result "${result.kind}"`);
+      return this.regramJob === job ? result.similarity : undefined;
+    } catch (e) {
+      if (!(e instanceof CancelledError)) {
+        reportError(action, e);
+        this.post({ type: 'notice', message: `${action} failed: ${e instanceof Error ? e.message : String(e)}` });
+      }
+      return undefined;
+    } finally {
+      if (this.regramJob === job) this.regramJob = undefined;
+    }
   }
 
   private onMessage(raw: unknown): void {
@@ -221,9 +247,11 @@ class SimilarityPanel implements vscode.Disposable {
         break;
       case 'problem':
         log.warn(`Similarity panel: ${message.message}`);
+        this.problems.push(message.message);
+        this.problems.splice(0, this.problems.length - 5);
         break;
       case 'rerunAwd':
-        this.rerunAwd(message.settings);
+        await this.rerunAwd(message.settings);
         break;
       case 'exportCsv':
         await this.exportCsv();
@@ -241,11 +269,13 @@ class SimilarityPanel implements vscode.Disposable {
     return this.queued.some((q) => q.type === type);
   }
 
-  /** Re-runs AWD (or drops it) on the kept Gram matrices: O(T·iterations·K³) arithmetic, no model read. */
-  private rerunAwd(settings: PanelAwdSettings | null): void {
+  /** Re-runs AWD (or drops it) on the kept Gram matrices, in the worker: O(T·iterations·K³) arithmetic, no model read. */
+  private async rerunAwd(settings: PanelAwdSettings | null): Promise<void> {
     if (!this.view) return;
     const t0 = performance.now();
-    const report = reportFromSource(this.view.source, settings);
+    this.post({ type: 'busy', message: settings ? `Running AWD (${settings.granularity}, ${settings.iterations} iterations) on the kept Gram matrices…` : 'Removing AWD…' });
+    const report = await this.fromGrams(fromGramsRequest(this.view.source, settings), 'Re-running AWD');
+    if (!report) return;
     log.info(
       `Similarity: ${settings ? `AWD re-run (α ${settings.alpha}, β ${settings.learning_rate}, ${settings.iterations} iterations, ${settings.granularity}, ${settings.norm})` : 'AWD removed'} from the kept Gram matrices in ${(performance.now() - t0).toFixed(0)} ms`,
     );
@@ -310,7 +340,7 @@ class SimilarityPanel implements vscode.Disposable {
       if (this.pendingExport) throw new Error('another export is in progress');
       const exported = new Promise<string>((resolve, reject) => (this.pendingExport = { file, resolve, reject }));
       this.post({ type: 'action', action });
-      return { file: await withTimeout(exported, `the ${action.kind} export`) };
+      return { file: await withTimeout(exported, `the ${action.kind} export`, this.problems) };
     }
     if (action.kind === 'merge') {
       this.post({ type: 'action', action });
@@ -318,19 +348,20 @@ class SimilarityPanel implements vscode.Disposable {
     }
     const next = new Promise<RenderSnapshot>((resolve) => this.snapshotWaiters.push(resolve));
     this.post({ type: 'action', action });
-    return withTimeout(next, `the page's render after ${action.kind}`);
+    return withTimeout(next, `the page's render after ${action.kind}`, this.problems);
   }
 
   /** The last render the page reported, or the next one when it has not rendered yet. */
   snapshot(): Promise<RenderSnapshot> {
     if (this.lastSnapshot) return Promise.resolve(this.lastSnapshot);
-    return withTimeout(new Promise<RenderSnapshot>((resolve) => this.snapshotWaiters.push(resolve)), "the page's first render");
+    return withTimeout(new Promise<RenderSnapshot>((resolve) => this.snapshotWaiters.push(resolve)), "the page's first render", this.problems);
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.job?.cancel();
+    this.regramJob?.cancel();
     this.pendingExport?.reject(new Error('the panel was closed'));
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
@@ -338,9 +369,15 @@ class SimilarityPanel implements vscode.Disposable {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, what: string, problems: readonly string[]): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from ${what} within ${AUTOMATION_TIMEOUT_MS / 1000} s`)), AUTOMATION_TIMEOUT_MS)));
+  const timeout = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => {
+        const reported = problems.length > 0 ? ` (the page reported: ${problems.join(' | ')})` : '';
+        reject(new Error(`no answer from ${what} within ${AUTOMATION_TIMEOUT_MS / 1000} s${reported}`));
+      }, AUTOMATION_TIMEOUT_MS)),
+  );
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -366,7 +403,7 @@ export function registerSimilarityPanel(context: vscode.ExtensionContext, servic
     vscode.window.registerWebviewPanelSerializer(SIMILARITY_VIEW_TYPE, {
       deserializeWebviewPanel: async (webviewPanel, state: unknown) => {
         const panel = track(new SimilarityPanel(webviewPanel, context.extensionUri, services, forget));
-        panel.restore(state);
+        await panel.restore(state);
       },
     }),
     vscode.commands.registerCommand(OPEN_SIMILARITY_PANEL_COMMAND, async (inputs: unknown): Promise<SimilarityPanelOutcome> => {

@@ -7,6 +7,7 @@
  */
 import { reportFromGrams, type SimilarityReport } from '../../core/analysis/analyze';
 import { cosineFromGram, disentangledGram, meanAbsOffDiagonal } from '../../core/analysis/similarity';
+import type { SimilarityFromGramsJobRequest } from '../../jobs/protocol';
 import { modelLabels, type PanelAwdSettings, type SimilarityAwdView, type SimilarityRowLevel, type SimilaritySource, type SimilarityViewData } from '../../protocol/similarityMessages';
 
 export { modelLabels };
@@ -181,10 +182,25 @@ export function viewFromReport(report: SimilarityReport): SimilarityViewData {
   };
 }
 
-/** The report again from a kept source (no model is read): what reload and "Re-run AWD" use. `awd`: other settings, null = without AWD, omitted = the source's. */
-export function reportFromSource(source: SimilaritySource, awdSettings?: PanelAwdSettings | null): SimilarityReport {
+/** The worker job that rebuilds the report from a kept source (no model is read). `awd`: other settings, null = without AWD, omitted = the source's. */
+export function fromGramsRequest(source: SimilaritySource, awdSettings?: PanelAwdSettings | null): SimilarityFromGramsJobRequest {
   const awd = awdSettings === undefined ? source.awd : (awdSettings ?? undefined);
-  const K = source.models.length;
-  const grams = source.tensorNames.map((name, t) => ({ name, elements: source.tensorElements[t] ?? 0, gram: Float64Array.from(gramOf(source.grams, t, K)) }));
-  return { ...reportFromGrams(source.models, source.base, grams, { ...(awd ? { awd } : {}), perTensor: true }), seconds: source.seconds };
+  return {
+    kind: 'similarityFromGrams',
+    base: source.base,
+    models: [...source.models],
+    tensors: source.tensorNames.map((name, t) => ({ name, elements: source.tensorElements[t] ?? 0 })),
+    grams: source.grams,
+    ...(awd ? { awd } : {}),
+    perTensor: true,
+    seconds: source.seconds,
+  };
+}
+
+/** The same report in this thread (what the worker computes for `fromGramsRequest`): for tests and small inputs. */
+export function reportFromSource(source: SimilaritySource, awdSettings?: PanelAwdSettings | null): SimilarityReport {
+  const request = fromGramsRequest(source, awdSettings);
+  const K = request.models.length;
+  const grams = request.tensors.map((t, i) => ({ name: t.name, elements: t.elements, gram: request.grams.slice(i * K * K, (i + 1) * K * K) }));
+  return { ...reportFromGrams(request.models, request.base, grams, { ...(request.awd ? { awd: request.awd } : {}), perTensor: true }), seconds: source.seconds };
 }

@@ -166,6 +166,7 @@ matrixChart.id = 'matrix-chart';
 matrixChart.setAttribute('role', 'img');
 const matrixTables = el('details');
 const matrixTablesSummary = el('summary', 'Values as a table');
+matrixTablesSummary.id = 'matrix-tables-summary';
 const matrixTablesBody = el('div', undefined, 'tables');
 matrixTablesBody.id = 'matrix-tables';
 matrixTables.append(matrixTablesSummary, matrixTablesBody);
@@ -712,6 +713,10 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
 new MutationObserver(() => {
   if (view) void renderAll();
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
+// A failure inside the page is reported to the host's log rather than lost in the webview's console.
+window.addEventListener('error', (e) => vscode.postMessage({ type: 'problem', message: `page error: ${e.message}` }));
+window.addEventListener('unhandledrejection', (e) => vscode.postMessage({ type: 'problem', message: `page error: ${String(e.reason)}` }));
 
 fillAwdForm(undefined);
 vscode.postMessage({ type: 'ready' });

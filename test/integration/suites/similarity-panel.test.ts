@@ -42,12 +42,12 @@ function printed(m: readonly (readonly number[])[]): string[][] {
 /** Waits until the page reports a render that satisfies `check` (for changes made by clicks, not by `act`). */
 async function renderedWhere(check: (s: RenderSnapshot) => boolean, what: string): Promise<RenderSnapshot> {
   let last: RenderSnapshot | undefined;
-  await waitUntil(async () => check((last = await snapshot())), 15_000, what);
+  await waitUntil(async () => check((last = await snapshot())), 90_000, what);
   return last!;
 }
 
 describe('similarity panel and notebook renderer', function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let zoo: Zoo;
   let cli: SimilarityReport;
   const out = mkdtempSync(join(tmpdir(), 'awd-similarity-'));
@@ -80,15 +80,16 @@ describe('similarity panel and notebook renderer', function () {
     assert.equal(shown.cellTexts.filter((t) => t === '1.000').length, 3);
     assert.ok(shown.cellTexts.includes(cli.cosine[0]![1]!.toFixed(3)), `${cli.cosine[0]![1]} not in ${shown.cellTexts.join(' ')}`);
     if (ui.available()) {
-      const text = await ui.text('#matrix-tables table', { frame: WEBVIEW });
+      await ui.click('#matrix-tables-summary', { frame: WEBVIEW, timeoutMs: 60_000 });
+      const text = await ui.text('#matrix-tables table', { frame: WEBVIEW, timeoutMs: 60_000 });
       assert.ok(text.includes(cli.cosine[0]![2]!.toFixed(4)), text);
-      await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW });
+      await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW, timeoutMs: 60_000 });
     }
   });
 
   it('toggles before/after (a click on the button) and shows both side by side, with the AWD diagnostics', async () => {
     if (ui.available()) {
-      await ui.click('button[data-mode="after"]', { frame: WEBVIEW });
+      await ui.click('button[data-mode="after"]', { frame: WEBVIEW, timeoutMs: 60_000 });
       const after = await renderedWhere((s) => s.mode === 'after', 'the after-AWD render');
       assert.deepEqual(after.matrices.map((m) => m.values), [printed(cli.awd!.cos_after)]);
     }
@@ -97,10 +98,10 @@ describe('similarity panel and notebook renderer', function () {
     assert.deepEqual(side.matrices.map((m) => m.values), [printed(cli.cosine), printed(cli.awd!.cos_after)]);
     assert.equal(side.cellTexts.length, 18);
     if (ui.available()) {
-      const diagnostics = await ui.text('#diagnostics', { frame: WEBVIEW });
+      const diagnostics = await ui.text('#diagnostics', { frame: WEBVIEW, timeoutMs: 60_000 });
       assert.ok(diagnostics.includes(cli.awd!.mean_abs_cos_before.toFixed(4)) && diagnostics.includes(cli.awd!.mean_abs_cos_after.toFixed(4)), diagnostics);
       assert.ok(diagnostics.includes(cli.awd!.effective_ta_coefficients![0]!.toFixed(4)), diagnostics);
-      await ui.waitFor('#loss-chart .scatterlayer', { frame: WEBVIEW });
+      await ui.waitFor('#loss-chart .scatterlayer', { frame: WEBVIEW, timeoutMs: 60_000 });
     }
     const before = await act({ kind: 'setMode', mode: 'before' });
     assert.equal(before.mode, 'before');
@@ -117,7 +118,7 @@ describe('similarity panel and notebook renderer', function () {
     const expected = Object.entries(cli.per_tensor!).sort((a, b) => mean(b[1]) - mean(a[1])).map(([n]) => n);
     assert.deepEqual(s.rows, expected);
     const row = expected[1]!;
-    if (ui.available()) await ui.click(`button[data-row="${row}"]`, { frame: WEBVIEW });
+    if (ui.available()) await ui.click(`button[data-row="${row}"]`, { frame: WEBVIEW, timeoutMs: 60_000 });
     else await act({ kind: 'selectRow', name: row });
     const detail = await renderedWhere((x) => x.selectedRow === row, `the K×K of ${row}`);
     assert.deepEqual(detail.selectedValues, printed(cli.per_tensor![row]!));
@@ -178,7 +179,7 @@ describe('similarity panel and notebook renderer', function () {
     assert.deepEqual(state, { base: zoo.small.base, models: zoo.small.models });
     if (ui.available()) {
       // The wizard asks its first open question (the method): the models are not asked for again.
-      const title = await ui.text('.quick-input-widget .quick-input-title');
+      const title = await ui.text('.quick-input-widget .quick-input-title', { timeoutMs: 30_000 });
       assert.match(title, /Merge method/);
     }
     await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
@@ -194,7 +195,7 @@ describe('similarity panel and notebook renderer', function () {
     await vscode.commands.executeCommand('workbench.action.previousEditor');
     const restored = await renderedWhere((s) => s.mode === 'side' && s.matrices.length === 2, 'the restored render');
     assert.deepEqual(restored.matrices.map((m) => m.values), [printed(cli.cosine), printed(cli.awd!.cos_after)]);
-    if (ui.available()) await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW });
+    if (ui.available()) await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW, timeoutMs: 60_000 });
     await act({ kind: 'setMode', mode: 'before' });
   });
 
@@ -224,7 +225,7 @@ describe('similarity panel and notebook renderer', function () {
     ] as const) {
       await config.update('colorTheme', themeName, vscode.ConfigurationTarget.Global);
       await sleep(1500);
-      await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW });
+      await ui.waitFor('#matrix-chart .annotation-text', { frame: WEBVIEW, timeoutMs: 60_000 });
       const path = await ui.screenshot(join(shots, file));
       assert.ok(existsSync(path) && statSync(path).size > 10_000, `${file} is missing or empty`);
     }
@@ -247,8 +248,8 @@ describe('similarity panel and notebook renderer', function () {
     assert.equal(report.models.length, 8);
     await vscode.window.showNotebookDocument(notebook);
     if (!ui.available()) return;
-    await ui.waitFor('.awd-similarity-heatmap .annotation-text', { frame: WEBVIEW, timeoutMs: 30_000 });
-    const summary = await ui.text('.awd-similarity-summary', { frame: WEBVIEW });
+    await ui.waitFor('.awd-similarity-heatmap .annotation-text', { frame: WEBVIEW, timeoutMs: 90_000 });
+    const summary = await ui.text('.awd-similarity-summary', { frame: WEBVIEW, timeoutMs: 60_000 });
     assert.ok(summary.includes('8 models') && summary.includes(report.mean_abs_cos.toFixed(4)), summary);
     await ui.screenshot(join(shots, 'similarity-notebook.png'));
   });

@@ -65,10 +65,10 @@ void describe('numpy reader: files written by NumPy', () => {
   });
 
   void it('inflates a deflated member only as far as its array goes (a bomb costs nothing)', async () => {
+    // The member inflates to 16 MB but its zip headers claim ~100 bytes past the array: inflating any further than
+    // the array would fail with a size mismatch, so reading the values proves the inflation stopped at the array.
     const c = await openNpz(join(FIXTURES, 'bomb.npz'));
-    const t0 = performance.now();
     assert.deepEqual([...(await c.readFloat32('x'))], [0, 0, 0, 0]);
-    assert.ok(performance.now() - t0 < 200, 'did not inflate the 16 MB tail');
     await c.close();
   });
 

@@ -102,6 +102,9 @@ void describe('safetensors reader: well-formed files', () => {
     const empty = await openSafetensors(fileWith(rawSafetensors('{}', new Uint8Array(0))));
     assert.deepEqual(empty.tensors, []);
     await empty.close();
+    const nullMetadata = await openSafetensors(fileWith(rawSafetensors('{"__metadata__": null}', new Uint8Array(0))));
+    assert.deepEqual(nullMetadata.metadata, {});
+    await nullMetadata.close();
     const padded = rawSafetensors(
       '{"b":{"dtype":"U8","shape":[2],"data_offsets":[4,6]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}   ',
       new Uint8Array([9, 0, 0, 0, 7, 8]),

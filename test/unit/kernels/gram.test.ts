@@ -86,6 +86,19 @@ for (const [name, gram] of [
   });
 }
 
+void test('the fast float32-product path (chunks ≥ 524288 elements): 1e-7 relative on cosines ≈ 0.01', () => {
+  const K = 4;
+  const { base, models, exactTaus } = nearlyOrthogonal(K, 600000, 21);
+  const ref = referenceGram(exactTaus);
+  const g = new Float64Array(K * K);
+  accumulateGramOfDifferences(models, base, g);
+  assert.ok(maxRelative(g, ref) < 1e-7, `differences: relative error ${maxRelative(g, ref)}`);
+  assert.ok(maxRelative(g, ref) > 0, 'the fast path (not the exact one) ran');
+  const h = new Float64Array(K * K);
+  accumulateGram(exactTaus, h);
+  assert.ok(maxRelative(h, ref) < 1e-7, `rows: relative error ${maxRelative(h, ref)}`);
+});
+
 void test('Gram kernels add to the accumulator and handle empty rows, K = 1, and small exact cases', () => {
   const g = Float64Array.from([1, 1, 1, 1]);
   accumulateGram([Float32Array.from([1, 2, 3]), Float32Array.from([4, 5, 6])], g);

@@ -59,6 +59,9 @@ void test('WASM Gram (float32 partials, and exact) against the float64 reference
     const diff = new Float64Array(K * K);
     w.gram(rows, base, diff);
     assert.ok(cosineError(diff, refDiff, K) < 1e-7, `K=${K} differences: ${cosineError(diff, refDiff, K)}`);
+    const exactDiff = new Float64Array(K * K);
+    w.gram(rows, base, exactDiff, true);
+    assert.ok(cosineError(exactDiff, refDiff, K) < 1e-13, `K=${K} exact differences: ${cosineError(exactDiff, refDiff, K)}`);
     for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) assert.equal(fast[i * K + j], fast[j * K + i]);
   }
 });

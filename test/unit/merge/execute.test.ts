@@ -263,7 +263,7 @@ void test('with AWD the output is the same bits for any chunk size that is a who
   const configFile = writeConfig(set, { method: 'dare_ties', densities: [0.5, 0.5], awd: { granularity: 'model' } });
   const a = await runConfig(configFile, { chunkElements: 65536 });
   const bytes = readFileSync(a.files[0]!);
-  const b = await runConfig(configFile, { memoryBudgetBytes: 4 * 65536 * 4 * 7 });
+  const b = await runConfig(configFile, { memoryBudgetBytes: 4 * 65536 * 4 * (2 * 3 + 3) });
   assert.equal(b.chunkElements, 4 * 65536);
   assert.ok(bytes.equals(readFileSync(b.files[0]!)));
 });

@@ -1,6 +1,7 @@
 // WASM SIMD kernels (AssemblyScript, compiled by scripts/build-wasm.mjs). Every function works on raw pointers
 // into this module's linear memory; src/core/kernels/wasm.ts copies chunks in and results out.
-// Readable references and the results contract: gramJs.ts and combineJs.ts.
+// Readable references and the results contract: gramJs.ts, combineJs.ts, merge/ties.ts (trimBelowJs,
+// tiesMergeChunkJs) and merge/dare.ts (dareRescaleInPlaceJs); all but the Gram kernels are bit-identical to them.
 
 // f32x4 partial sums run over at most FLUSH elements (FLUSH/4 terms per lane) before they are added to the
 // float64 accumulators: the float32 rounding error stays ~1e-9 of sqrt(G_ii·G_jj).
@@ -196,11 +197,14 @@ function widen(rows: usize, K: i32, stride: usize, from: i32, len: i32, wide: us
 }
 
 // gram[i*K+j] += Σ_e wide_i[e]·wide_j[e] over len (even) doubles per row: exact products, float64 sums.
+// Register tiles of 2 rows i × 4 rows j, as gramBlock.
 function gramBlock64(wide: usize, K: i32, len: i32, gram: usize): void {
   const ws: usize = <usize>FLUSH << 3;
   const b: usize = <usize>len << 3;
-  for (let i = 0; i < K; i++) {
+  let i = 0;
+  for (; i + 2 <= K; i += 2) {
     const ri = wide + <usize>i * ws;
+    const rk = ri + ws;
     let j = i;
     for (; j + 4 <= K; j += 4) {
       const r0 = wide + <usize>j * ws;
@@ -211,24 +215,56 @@ function gramBlock64(wide: usize, K: i32, len: i32, gram: usize): void {
       let s1 = f64x2.splat(0);
       let s2 = f64x2.splat(0);
       let s3 = f64x2.splat(0);
+      let t0 = f64x2.splat(0);
+      let t1 = f64x2.splat(0);
+      let t2 = f64x2.splat(0);
+      let t3 = f64x2.splat(0);
       for (let o: usize = 0; o < b; o += 16) {
         const x = v128.load(ri + o);
-        s0 = f64x2.add(s0, f64x2.mul(x, v128.load(r0 + o)));
-        s1 = f64x2.add(s1, f64x2.mul(x, v128.load(r1 + o)));
-        s2 = f64x2.add(s2, f64x2.mul(x, v128.load(r2 + o)));
-        s3 = f64x2.add(s3, f64x2.mul(x, v128.load(r3 + o)));
+        const y = v128.load(rk + o);
+        const v0 = v128.load(r0 + o);
+        s0 = f64x2.add(s0, f64x2.mul(x, v0));
+        t0 = f64x2.add(t0, f64x2.mul(y, v0));
+        const v1 = v128.load(r1 + o);
+        s1 = f64x2.add(s1, f64x2.mul(x, v1));
+        t1 = f64x2.add(t1, f64x2.mul(y, v1));
+        const v2 = v128.load(r2 + o);
+        s2 = f64x2.add(s2, f64x2.mul(x, v2));
+        t2 = f64x2.add(t2, f64x2.mul(y, v2));
+        const v3 = v128.load(r3 + o);
+        s3 = f64x2.add(s3, f64x2.mul(x, v3));
+        t3 = f64x2.add(t3, f64x2.mul(y, v3));
       }
       flush64To(gram, K, i, j, s0);
       flush64To(gram, K, i, j + 1, s1);
       flush64To(gram, K, i, j + 2, s2);
       flush64To(gram, K, i, j + 3, s3);
+      if (j > i) flush64To(gram, K, i + 1, j, t0);
+      flush64To(gram, K, i + 1, j + 1, t1);
+      flush64To(gram, K, i + 1, j + 2, t2);
+      flush64To(gram, K, i + 1, j + 3, t3);
     }
     for (; j < K; j++) {
       const rj = wide + <usize>j * ws;
       let s0 = f64x2.splat(0);
-      for (let o: usize = 0; o < b; o += 16) s0 = f64x2.add(s0, f64x2.mul(v128.load(ri + o), v128.load(rj + o)));
+      let t0 = f64x2.splat(0);
+      for (let o: usize = 0; o < b; o += 16) {
+        const v = v128.load(rj + o);
+        s0 = f64x2.add(s0, f64x2.mul(v128.load(ri + o), v));
+        t0 = f64x2.add(t0, f64x2.mul(v128.load(rk + o), v));
+      }
       flush64To(gram, K, i, j, s0);
+      if (j > i) flush64To(gram, K, i + 1, j, t0);
     }
+  }
+  if (i < K) {
+    const ri = wide + <usize>i * ws;
+    let s0 = f64x2.splat(0);
+    for (let o: usize = 0; o < b; o += 16) {
+      const x = v128.load(ri + o);
+      s0 = f64x2.add(s0, f64x2.mul(x, x));
+    }
+    flush64To(gram, K, i, i, s0);
   }
 }
 
