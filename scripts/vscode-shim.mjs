@@ -246,7 +246,7 @@ async function main() {
     console.error('vscode-shim: needs --extensionDevelopmentPath= and --extensionTestsPath= (it runs integration tests only; use `npm start` to open VS Code)');
     return 2;
   }
-  const timeoutMs = Number(process.env.AWD_TEST_TIMEOUT_MS ?? 300_000);
+  const timeoutMs = Number(process.env.AWD_TEST_TIMEOUT_MS ?? 900_000);
   const ws = workspace ?? mkdtempSync(join(tmpdir(), 'awd-empty-workspace-'));
 
   // The UI driver needs the page, the page needs the server, the server needs the driver's URL: reserve the port first.

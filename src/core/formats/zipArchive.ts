@@ -82,6 +82,8 @@ export class ZipArchive {
         lazyEntries: true,
         autoClose: false,
         strictFileNames: false,
+        // inflate() checks sizes itself; yauzl's check would fail a stream we stop early on its first chunk.
+        validateEntrySizes: false,
       });
     } catch (e) {
       throw new AwdError(`not a readable zip archive: ${(e as Error).message}`, { file: file.path, fix });
@@ -179,11 +181,12 @@ export class ZipArchive {
         out.set(chunk.subarray(0, take), filled);
         filled += take;
         total += chunk.length;
-        if (total > entry.uncompressedSize) throw new Error('the entry inflates past its stated size');
+        // Stop as soon as we hold what was asked for: nothing past it is inflated into memory.
         if (stopEarly && filled === length && length < entry.uncompressedSize) {
           stream.destroy();
           return out;
         }
+        if (total > entry.uncompressedSize) throw new Error('the entry inflates past its stated size');
       }
     } catch (e) {
       if (e instanceof AwdError) throw e;

@@ -47,8 +47,8 @@ export function checkpointKindOfFile(file: string): Exclude<DiscoveredKind, 'hf-
 }
 
 /**
- * Turns the scanned file list into checkpoints: weights inside an HF folder (config.json + a known weight file)
- * collapse into the folder; shards listed by an index in the same folder collapse into the index (a shard-named
+ * Turns the scanned file list into checkpoints: the weights of an HF folder (config.json + a known weight file)
+ * collapse into the folder, other checkpoint files in it stay separate entries; shards listed by an index in the same folder collapse into the index (a shard-named
  * file without an index stays visible, so a broken set is not hidden); everything else is one entry per file.
  */
 export function discoverCheckpoints(files: readonly string[]): DiscoveredCheckpoint[] {
@@ -62,15 +62,14 @@ export function discoverCheckpoints(files: readonly string[]): DiscoveredCheckpo
   const found: DiscoveredCheckpoint[] = [];
   for (const [dir, names] of byFolder) {
     const isHfFolder = names.has('config.json') && HF_WEIGHT_FILES.some((w) => names.has(w));
-    if (isHfFolder) {
-      found.push({ path: dir, kind: 'hf-folder', label: path.basename(dir), folder: path.dirname(dir) });
-      continue;
-    }
+    if (isHfFolder) found.push({ path: dir, kind: 'hf-folder', label: path.basename(dir), folder: path.dirname(dir) });
     const hasIndex = [...names].some((n) => SAFETENSORS_INDEX.test(n) || PYTORCH_INDEX.test(n));
     for (const name of names) {
       const kind = checkpointKindOfFile(name);
       if (!kind) continue;
-      if (hasIndex && SHARD_NAME.test(name)) continue;
+      // The folder entry stands for its weights; other checkpoint files in it (extra heads, adapters) stay listed.
+      if (isHfFolder && HF_WEIGHT_FILES.includes(name)) continue;
+      if ((hasIndex || isHfFolder) && SHARD_NAME.test(name)) continue;
       found.push({ path: path.join(dir, name), kind, label: name, folder: dir });
     }
   }

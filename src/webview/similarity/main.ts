@@ -544,7 +544,7 @@ async function renderAll(): Promise<void> {
   errorBox.hidden = true;
   const K = v.labels.length;
   title.textContent = `Task vector similarity — ${K} models`;
-  subtitle.textContent = `base ${v.baseLabel} (${v.basePath}) · ${v.tensorCount} tensors · ${v.elements.toLocaleString('en-US')} parameters compared · ${v.seconds.toFixed(2)} s`;
+  subtitle.textContent = `base model ${v.basePath} · ${v.tensorCount} tensors · ${v.elements.toLocaleString('en-US')} parameters compared · ${v.seconds.toFixed(2)} s`;
   renderModeButtons();
   renderLevelOptions(v);
   await renderMatrix(v);

@@ -193,6 +193,26 @@ describe('features: checkpoints view, selection, inspector, merges, configs', fu
     assert.ok(existsSync(outcome.configFile), 'the config is kept: it was written before the merge started');
   });
 
+  it('several merges queue and each completes', async () => {
+    const start = (name: string, lambda: number): Promise<WizardOutcome> =>
+      exec<WizardOutcome>('awd.mergeCheckpoints', { base: zoo.small.base, models: zoo.small.models, method: 'task_arithmetic', lambda, awd: false, name });
+    const outcomes = await Promise.all([start('features-queue-1', 0.1), start('features-queue-2', 0.2), start('features-queue-3', 0.3)]);
+    assert.deepEqual(outcomes.map((o) => o.run.status), ['merged', 'merged', 'merged']);
+    const merged = await Promise.all(outcomes.map((o) => readAll(o.run.files![0]!)));
+    const base = await readAll(zoo.small.base);
+    const models = await Promise.all(zoo.small.models.map(readAll));
+    // Each output is its own config's merge: θ₀ + λ Σ τ with its λ.
+    merged.forEach((m, k) => {
+      const lambda = 0.1 * (k + 1);
+      const t0 = base.get('layer.0.bias')!;
+      const got = m.get('layer.0.bias')!;
+      for (let i = 0; i < t0.length; i++) {
+        const expected = t0[i]! + lambda * models.reduce((sum, x) => sum + (x.get('layer.0.bias')![i]! - t0[i]!), 0);
+        assert.ok(Math.abs(got[i]! - expected) < 1e-6, `queue ${k + 1}: ${got[i]} vs ${expected}`);
+      }
+    });
+  });
+
   it('a bad config gives one notification and Diagnostics on the offending lines; a missing model is marked on its line', async () => {
     const dir = join(zoo.root, 'configs');
     mkdirSync(dir, { recursive: true });

@@ -14,6 +14,30 @@ import { parseCsv } from '../../../src/extension/similarityPanel/similarityCsv';
 import type { PanelAction, RenderSnapshot } from '../../../src/protocol/similarityMessages';
 import { ensureZoo, sleep, waitUntil, type Zoo } from '../features-fixtures';
 import { ui } from '../ui';
+import { createSafetensorsWriter } from '../../../src/core/formats/safetensorsWriter';
+import { pseudoRandom } from '../features-fixtures';
+
+/** A base and K fine-tuned models with many small tensors (model.layers.L.sub.S.weight, 12 per layer). */
+async function writeManyTensorModels(dir: string, K: number, tensors: number): Promise<{ base: string; models: string[] }> {
+  mkdirSync(dir, { recursive: true });
+  const names = Array.from({ length: tensors }, (_, t) => `model.layers.${Math.floor(t / 12)}.sub${t % 12}.weight`);
+  const files = [join(dir, 'base.safetensors'), ...Array.from({ length: K }, (_, k) => join(dir, `task-${k + 1}.safetensors`))];
+  for (const [m, file] of files.entries()) {
+    if (existsSync(file)) continue;
+    const writer = await createSafetensorsWriter(file, names.map((name) => ({ name, dtype: 'F32' as const, shape: [16] })));
+    for (const [t, name] of names.entries()) {
+      const v = pseudoRandom(100 + t, 16);
+      if (m > 0) {
+        const own = pseudoRandom(977 * m + t, 16);
+        const shared = pseudoRandom(55_555 + t, 16);
+        for (let i = 0; i < 16; i++) v[i] = v[i]! + 0.1 * own[i]! + ((t % 7) / 70) * shared[i]!;
+      }
+      await writer.writeFloat32(name, v);
+    }
+    await writer.finish();
+  }
+  return { base: files[0]!, models: files.slice(1) };
+}
 
 const projectRoot = resolve(__dirname, '..', '..', '..');
 const AUTOMATE = 'awd.similarityPanel.automate';
@@ -42,7 +66,17 @@ function printed(m: readonly (readonly number[])[]): string[][] {
 /** Waits until the page reports a render that satisfies `check` (for changes made by clicks, not by `act`). */
 async function renderedWhere(check: (s: RenderSnapshot) => boolean, what: string): Promise<RenderSnapshot> {
   let last: RenderSnapshot | undefined;
-  await waitUntil(async () => check((last = await snapshot())), 90_000, what);
+  await waitUntil(
+    async () => {
+      try {
+        return check((last = await snapshot()));
+      } catch {
+        return false; // no panel open yet
+      }
+    },
+    120_000,
+    what,
+  );
   return last!;
 }
 
@@ -199,18 +233,60 @@ describe('similarity panel and notebook renderer', function () {
     await act({ kind: 'setMode', mode: 'before' });
   });
 
-  it('opens from the Explorer multi-selection (the clicked Uri and all selected Uris)', async () => {
+  it('opens from the Explorer multi-selection (right-click on two selected files → Show Task Vector Similarity)', async () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await exec('awd.setBaseModel', vscode.Uri.file(zoo.small.base));
     const [a, b] = zoo.small.models as [string, string];
-    const report = await exec<SimilarityReport>('awd.showSimilarity', vscode.Uri.file(a), [vscode.Uri.file(a), vscode.Uri.file(b)]);
-    assert.ok(report, 'no report');
-    assert.deepEqual(report.models, [a, b]);
     const two = cliReport(zoo.small.base, [a, b]);
-    assert.deepEqual(report.cosine, two.cosine);
-    const shown = await snapshot();
-    assert.deepEqual(shown.matrices.map((m) => m.values), [printed(two.cosine)]);
+    if (ui.available()) {
+      // As a person does it: select ft-a in the Explorer, extend the selection to ft-b, right-click, pick the entry.
+      await exec('revealInExplorer', vscode.Uri.file(a));
+      await sleep(500);
+      await ui.press('Shift+ArrowDown');
+      await ui.click('.explorer-folders-view .monaco-list-row.focused', { button: 'right', timeoutMs: 30_000 });
+      await ui.click('.monaco-menu .action-label:has-text("Show Task Vector Similarity")', { timeoutMs: 30_000 });
+      const shown = await renderedWhere((s) => s.matrices[0]?.values.length === 2, 'the panel opened from the Explorer menu');
+      assert.deepEqual(shown.matrices.map((m) => m.values), [printed(two.cosine)]);
+    } else {
+      // Without a page to drive: the arguments the Explorer passes (the clicked Uri, every selected Uri).
+      const report = await exec<SimilarityReport>('awd.showSimilarity', vscode.Uri.file(a), [vscode.Uri.file(a), vscode.Uri.file(b)]);
+      assert.deepEqual(report.models, [a, b]);
+      assert.deepEqual(report.cosine, two.cosine);
+      const shown = await snapshot();
+      assert.deepEqual(shown.matrices.map((m) => m.values), [printed(two.cosine)]);
+    }
     await exec('awd.clearMergeSelection');
+  });
+
+  it('stays fluid with 1,200 tensors and K = 8 (28 pairs): paging, sorting, layers and a row's K×K', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const many = await writeManyTensorModels(join(zoo.root, 'many'), 8, 1200);
+    let t0 = Date.now();
+    const report = await exec<SimilarityReport>('awd.showSimilarity', { base: many.base, models: many.models });
+    assert.equal(report.tensor_count, 1200);
+    const first = await snapshot();
+    const opened = Date.now() - t0;
+    assert.equal(first.rowCount, 1200);
+    assert.equal(first.rows.length, 40, 'one page of rows is drawn, not 1,200');
+    assert.equal(first.cellTexts.length, 64);
+    const timings: Record<string, number> = {};
+    const timed = async (name: string, action: PanelAction): Promise<RenderSnapshot> => {
+      t0 = Date.now();
+      const s = await act(action);
+      timings[name] = Date.now() - t0;
+      return s;
+    };
+    const sorted = await timed('sort by name', { kind: 'setSort', sort: 'name' });
+    assert.deepEqual(sorted.rows, [...report.tensor_grams.map((g) => g.name)].sort().slice(0, 40));
+    await timed('sort by interference', { kind: 'setSort', sort: 'interference' });
+    const layers = await timed('group into layers', { kind: 'setLevel', depth: 3 });
+    assert.equal(layers.rowCount, 100);
+    const row = await timed("a layer's K×K", { kind: 'selectRow', name: layers.rows[0]! });
+    assert.equal(row.selectedValues?.length, 8);
+    await timed('before/after', { kind: 'setMode', mode: 'after' });
+    console.log(`      opened in ${opened} ms (analysis included); page actions: ${Object.entries(timings).map(([k, v]) => `${k} ${v} ms`).join(', ')}`);
+    await act({ kind: 'setMode', mode: 'before' });
+    await act({ kind: 'setLevel', depth: 0 });
   });
 
   it('follows the light and dark themes (screenshots)', async function () {
@@ -229,6 +305,11 @@ describe('similarity panel and notebook renderer', function () {
       const path = await ui.screenshot(join(shots, file));
       assert.ok(existsSync(path) && statSync(path).size > 10_000, `${file} is missing or empty`);
     }
+    // The drill-down of the most interfering tensor, for the README.
+    const rows = (await act({ kind: 'setSort', sort: 'interference' })).rows;
+    await act({ kind: 'selectRow', name: rows[0]! });
+    await sleep(1000);
+    await ui.screenshot(join(shots, 'similarity-drilldown.png'));
   });
 
   it('renders application/vnd.awd.similarity+json in a notebook (the CLI JSON in a cell output)', async function () {

@@ -57,6 +57,18 @@ void test('shards collapse into their index; shard-named files without an index 
 void test('a folder with config.json and known weights is one HF-folder checkpoint listed under its parent', () => {
   const found = discoverCheckpoints([p('hf', 'gpt', 'config.json'), p('hf', 'gpt', 'model.safetensors'), p('hf', 'other', 'config.json')]);
   assert.deepEqual(found, [{ path: p('hf', 'gpt'), kind: 'hf-folder', label: 'gpt', folder: p('hf') }]);
+  // Its sharded weights collapse into it too; another checkpoint file in it (a head) stays an entry of its own.
+  const sharded = discoverCheckpoints([
+    p('zoo', 'rot90', 'config.json'),
+    p('zoo', 'rot90', 'model.safetensors.index.json'),
+    p('zoo', 'rot90', 'model-00001-of-00002.safetensors'),
+    p('zoo', 'rot90', 'model-00002-of-00002.safetensors'),
+    p('zoo', 'rot90', 'head.safetensors'),
+  ]);
+  assert.deepEqual(sharded.map((c) => [c.label, c.kind, c.folder]), [
+    ['rot90', 'hf-folder', p('zoo')],
+    ['head.safetensors', 'safetensors', p('zoo', 'rot90')],
+  ]);
 });
 
 void test('groupByFolder keeps folder order and entries by name', () => {
