@@ -224,6 +224,7 @@ function fillDefaults(raw: Record<string, unknown>, dir: string): ResolvedMergeC
   if ('awd' in r) config.awd = { ...AWD_DEFAULTS, ...(r.awd ?? {}) };
   if (r.dtype !== undefined) config.dtype = r.dtype;
   if (r.out_shard_size !== undefined) config.out_shard_size = parseByteSize(r.out_shard_size);
+  if (r.allow_nonfinite === true) config.allow_nonfinite = true;
   return config;
 }
 
@@ -238,6 +239,7 @@ interface RawMergeConfig {
   exclude?: string[];
   dtype?: ResolvedMergeConfig['dtype'];
   random_seed?: number;
+  allow_nonfinite?: boolean;
   out_path?: string;
   out_shard_size?: string | number;
 }
@@ -295,6 +297,7 @@ export function configToPlainObject(config: ResolvedMergeConfig, relativeTo: str
   obj['exclude'] = [...config.exclude];
   if (config.dtype !== undefined) obj['dtype'] = config.dtype;
   obj['random_seed'] = config.random_seed;
+  if (config.allow_nonfinite) obj['allow_nonfinite'] = true;
   obj['out_path'] = rel(config.out_path);
   if (config.out_shard_size !== undefined) obj['out_shard_size'] = config.out_shard_size;
   return obj;

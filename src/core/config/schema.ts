@@ -44,6 +44,8 @@ export interface ResolvedMergeConfig {
   exclude: string[];
   dtype?: OutputDtypeName;
   random_seed: number;
+  /** Present (true) only when the config opts in to merging inputs that hold NaN/±Inf; absent = refuse them. */
+  allow_nonfinite?: boolean;
   /** Absolute path of the output .safetensors file (or of the name the shards and index derive from). */
   out_path: string;
   /** Bytes; absent = one output file. */

@@ -10,8 +10,9 @@ export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 /**
  * Elements per block of the Gram accumulation: blocks are aligned to the tensor's element index, so when chunks are
  * whole blocks the Gram matrices — and so AWD and the output — are the same bits whatever the memory budget.
+ * 2^19: the size from which kernels/gram.ts takes its fast kernel (smaller calls take the exact, slower one).
  */
-export const GRAM_BLOCK_ELEMENTS = 65536;
+export const GRAM_BLOCK_ELEMENTS = 524288;
 
 /**
  * Elements per chunk for K models under a memory budget: two sets of K + 1 input buffers (one being read while the

@@ -32,7 +32,7 @@ import { trimBelow, tiesMergeChunk } from './ties';
 import { dareRescaleInPlace } from './dare';
 import { effectiveTaskArithmeticCoefficients } from './awd';
 import type { MergePlan, PlannedTensor } from './plan';
-import { ChunkPipeline, chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
+import { chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
 import { accumulateTensorGrams } from './gramPass';
 import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
@@ -40,6 +40,8 @@ import { TensorStatisticsAccumulator, type TensorStatistics } from './tensorStat
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
 import { hashFilesInBackground } from './inputHashing';
 import type { DigestCache } from './digestCache';
+import { NonFiniteCheckingPipeline } from './nonFiniteGuard';
+import { snapshotInputs } from './inputSnapshot';
 
 export interface RunMergeOptions {
   /** Elements per chunk; overrides memoryBudgetBytes (tests use tiny values to force chunking). */
@@ -99,6 +101,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
 
   for (const w of plan.warnings) log(`warning: ${w.message}`);
   const inputFiles = [...(plan.base?.files ?? []), ...plan.models.flatMap((m) => m.files)];
+  const inputsAtStart = await snapshotInputs(inputFiles);
   const hashing = hashFilesInBackground(inputFiles, opts.digestCache);
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
@@ -106,7 +109,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   let written: string[] = [];
   try {
     const merged = plan.tensors.filter((t) => t.action === 'merge');
-    const pipeline = new ChunkPipeline(base, plan.models, chunkElements);
+    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, chunkElements, config.allow_nonfinite === true, log);
     const inputs: (Checkpoint | undefined)[] = [base, ...plan.models];
     const perElement = new Map(merged.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
     const byName = new Map(plan.tensors.map((t) => [t.name, t]));
@@ -244,6 +247,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
 
     opts.onProgress?.({ phase: 'finish', bytesDone: 0, bytesTotal: 0 });
     const digests = await hashing.digests;
+    await inputsAtStart.verifyUnchanged();
     throwIfCancelled(opts.signal);
     const sizes: Record<string, number> = {};
     for (const f of inputFiles) sizes[f] = (await stat(f)).size;

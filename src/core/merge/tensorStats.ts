@@ -35,6 +35,11 @@ export class TensorStatisticsAccumulator {
   /** Adds the next chunk of the tensor (chunks in element order). */
   add(x: Float32Array): void {
     let done = 0;
+    // Whole blocks of an aligned chunk are taken in place; only the pieces around block boundaries are copied.
+    while (this.filled === 0 && x.length - done >= BLOCK) {
+      this.addBlock(x.subarray(done, done + BLOCK));
+      done += BLOCK;
+    }
     while (done < x.length) {
       const n = Math.min(BLOCK - this.filled, x.length - done);
       this.block.set(x.subarray(done, done + n), this.filled);

@@ -258,7 +258,7 @@ describe('similarity panel and notebook renderer', function () {
     await exec('awd.clearMergeSelection');
   });
 
-  it('stays fluid with 1,200 tensors and K = 8 (28 pairs): paging, sorting, layers and a row's K×K', async () => {
+  it('stays fluid with 1,200 tensors and K = 8 (28 pairs): paging, sorting, layers and a row K×K', async () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     const many = await writeManyTensorModels(join(zoo.root, 'many'), 8, 1200);
     let t0 = Date.now();

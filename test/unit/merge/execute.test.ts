@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadMergeConfig } from '../../../src/core/config/load';
 import { planMerge } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
+import { GRAM_BLOCK_ELEMENTS } from '../../../src/core/merge/chunkReader';
 import { solveAwd } from '../../../src/core/merge/awd';
 import { CancelledError } from '../../../src/core/errors';
 import {
@@ -259,12 +260,13 @@ void test('DARE masks and every output byte are independent of the chunk size', 
 void test('with AWD the output is the same bits for any chunk size that is a whole number of Gram blocks', async () => {
   const dir = join(folder.dir, 'blocks');
   mkdirSync(dir);
-  const set = writeModelSet(dir, { K: 2, tensors: [{ name: 'w', shape: [300_000], dtype: 'F32' }, { name: 'b', shape: [70_000], dtype: 'F32' }], seed: 12 });
+  const block = GRAM_BLOCK_ELEMENTS;
+  const set = writeModelSet(dir, { K: 2, tensors: [{ name: 'w', shape: [2 * block + 1000], dtype: 'F32' }, { name: 'b', shape: [7000], dtype: 'F32' }], seed: 12 });
   const configFile = writeConfig(set, { method: 'dare_ties', densities: [0.5, 0.5], awd: { granularity: 'model' } });
-  const a = await runConfig(configFile, { chunkElements: 65536 });
+  const a = await runConfig(configFile, { chunkElements: block });
   const bytes = readFileSync(a.files[0]!);
-  const b = await runConfig(configFile, { memoryBudgetBytes: 4 * 65536 * 4 * (2 * 3 + 3) });
-  assert.equal(b.chunkElements, 4 * 65536);
+  const b = await runConfig(configFile, { memoryBudgetBytes: 2 * block * 4 * (2 * 3 + 3) });
+  assert.equal(b.chunkElements, 2 * block);
   assert.ok(bytes.equals(readFileSync(b.files[0]!)));
 });
 
