@@ -7,7 +7,7 @@
 //   npm run bench -- --params 5e6    # a quick run
 //   npm run bench -- --cases ta,ta_awd --repeat 3
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readSync, closeSync, writeSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readSync, closeSync, writeSync, rmSync, writeFileSync, statSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMergeConfig } from '../src/core/config/load';
 import { planMerge, planSimilarity } from '../src/core/merge/plan';
@@ -142,6 +142,14 @@ const CASES: Record<string, (dir: string) => Promise<string | undefined>> = {
     closeSync(fd);
     return `${(bytes / 1e9).toFixed(2)} GB read`;
   },
+  /** The floor with the output made durable (fsync), as the merge's writer does before renaming into place. */
+  floor_fsync: async (dir) => {
+    await CASES['floor']!(dir);
+    const fd = openSync(join(dir, 'out', 'floor.bin'), 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+    return 'floor + fsync of the output';
+  },
   read_floor: async (dir) => {
     const buffer = Buffer.allocUnsafe(8 << 20);
     for (const f of ['base', ...Array.from({ length: K }, (_, k) => `model${k}`)]) {
@@ -218,7 +226,7 @@ async function main(): Promise<void> {
   if (childCase) return child(childCase, argValue('--dir')!);
   const params = Math.round(Number(argValue('--params') ?? 50e6));
   const repeat = Number(argValue('--repeat') ?? 1);
-  const cases = (argValue('--cases') ?? 'read_floor,floor,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare').split(',');
+  const cases = (argValue('--cases') ?? 'read_floor,floor,floor_fsync,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare').split(',');
   const fresh = !existsSync(join(DATA, `p${params}`, 'complete'));
   const dir = generate(params);
   // The digest cache trusts only files hashed well after their last write (digestCache.ts).

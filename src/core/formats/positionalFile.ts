@@ -2,7 +2,7 @@
  * One open file read at explicit offsets (pread): the readers never stream a whole file to list or read a tensor,
  * and concurrent reads of different tensors share one handle.
  */
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { AwdError } from '../errors';
 
 const MAX_READ_BYTES = 1 << 30;
@@ -22,13 +22,16 @@ export class PositionalFile {
   static async open(path: string): Promise<PositionalFile> {
     let handle: fsp.FileHandle;
     try {
-      handle = await fsp.open(path, 'r');
+      // Non-blocking, so that a named pipe planted under a checkpoint's name cannot hang the open (it is refused
+      // below); on regular files the flag changes nothing.
+      handle = await fsp.open(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
     } catch (e) {
       throw fileOpenError(path, e);
     }
     try {
       const stat = await handle.stat();
       if (stat.isDirectory()) throw new AwdError('is a folder, not a file', { file: path });
+      if (!stat.isFile()) throw new AwdError('is not a regular file (a pipe, device or socket)', { file: path, fix: 'Point at the checkpoint file itself' });
       return new PositionalFile(path, handle, stat.size);
     } catch (e) {
       await handle.close();
@@ -72,5 +75,6 @@ export function fileOpenError(path: string, e: unknown): AwdError {
   if (code === 'ENOENT') return new AwdError('no such file or folder', { file: path, fix: 'Check the path' });
   if (code === 'EACCES' || code === 'EPERM') return new AwdError('permission denied', { file: path, fix: 'Check the file permissions' });
   if (code === 'EISDIR') return new AwdError('is a folder, not a file', { file: path });
+  if (code === 'ELOOP') return new AwdError('is a loop of symbolic links', { file: path, fix: 'Point at the file the links should lead to' });
   return new AwdError(`cannot open: ${(e as Error).message}`, { file: path });
 }

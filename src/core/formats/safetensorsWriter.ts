@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { AwdError } from '../errors';
 import { DTYPE_SIZE, encodeFloat32, isDType, isFloatOutputDType } from './dtypes';
 import type { DType } from './types';
@@ -315,7 +316,7 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
           metadata: { total_size: this.shards.reduce((a, s) => a + s.dataBytes, 0) },
           weight_map: Object.fromEntries(this.entries.map((e) => [e.name, basename(this.shards[e.shard]!.target)])),
         };
-        indexTemp = `${this.indexPath}.tmp-${randomBytes(6).toString('hex')}`;
+        indexTemp = tempPathFor(this.indexPath);
         const h = await fsp.open(indexTemp, 'wx');
         try {
           await h.writeFile(`${JSON.stringify(index, null, 2)}\n`);
@@ -396,6 +397,56 @@ async function syncFolder(folder: string): Promise<void> {
 }
 
 /**
+ * Temporary name of an output file: `<final>.tmp-<pid>-<thread>-<random>`. The pid and worker-thread id say who
+ * writes it, so a later run can tell the leftovers of a writer that died (process killed, VS Code reloaded, worker
+ * thread crashed) from a file another writer is still filling.
+ */
+function tempPathFor(finalPath: string): string {
+  return `${finalPath}.tmp-${process.pid}-${threadId}-${randomBytes(6).toString('hex')}`;
+}
+
+/** True when a process with this pid exists (signal 0 checks without sending anything; EPERM = exists, not ours). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The temp-file names a dead writer of output `<stem>.safetensors` (its shards, its index) may have left in
+ * `folder`, with the writer's pid and thread id.
+ */
+export function staleTempFileOwner(name: string, stem: string): { pid: number; thread: number } | undefined {
+  if (!name.startsWith(stem)) return undefined;
+  const m = /^(?:-\d{5}-of-\d{5})?\.safetensors(?:\.index\.json)?\.tmp-(\d+)-(\d+)-[0-9a-f]+(?:\.old)?$/.exec(name.slice(stem.length));
+  return m ? { pid: Number(m[1]), thread: Number(m[2]) } : undefined;
+}
+
+/**
+ * Removes the temporary files an earlier writer of the same output left when it died: those whose process is gone,
+ * and those of this process written by another (hence finished or crashed) worker thread — thread ids are never
+ * reused within a process, and merges of one output never run at the same time in one process (jobs are queued).
+ * Files of a live other process are left alone: it may still be writing. Failures to list or remove are ignored.
+ */
+async function removeStaleTempFiles(folder: string, stem: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(folder);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const owner = staleTempFileOwner(name, stem);
+    if (!owner) continue;
+    const stale = owner.pid === process.pid ? owner.thread !== threadId : !processExists(owner.pid);
+    if (stale) await fsp.rm(join(folder, name), { force: true }).catch(() => undefined);
+  }
+}
+
+/**
  * Plans the output (shards, offsets, header room) and creates the temporary files. `targetPath` names the single
  * output file; when the data exceeds `shardSize` it is split into `<stem>-0000i-of-0000N.safetensors` files beside it
  * plus `<stem>.safetensors.index.json` (`metadata.total_size`, `weight_map`).
@@ -442,7 +493,7 @@ export async function createSafetensorsWriter(
     });
     return {
       target: shardTarget,
-      tempPath: `${shardTarget}.tmp-${randomBytes(6).toString('hex')}`,
+      tempPath: tempPathFor(shardTarget),
       entries,
       metadataRoom: room,
       headerLength: 0,
@@ -453,6 +504,7 @@ export async function createSafetensorsWriter(
   const writer = new StreamingSafetensorsWriter(target, shards, indexPath, metadata, bufferBytes);
   try {
     await fsp.mkdir(folder, { recursive: true });
+    await removeStaleTempFiles(folder, stem);
     await writer.start();
   } catch (e) {
     await writer.abort();

@@ -1,9 +1,9 @@
 /**
  * Statistics of a merged tensor, accumulated chunk by chunk in the output pass: mean, std (population), min, max,
  * L2 norm over the finite entries, and the NaN / ±Inf counts. Values are gathered into fixed blocks of the
- * tensor's element index (not the caller's chunks), and blocks are combined with Chan's pairwise update
- * (n, mean, M2), stable where Σx² − n·mean² is not: the statistics, which go into the output's metadata, are
- * then the same bits whatever the chunk size.
+ * tensor's element index (not the caller's chunks), each block is summed in one pass, and blocks are combined
+ * with Chan's pairwise update (n, mean, M2), which stays stable over a whole tensor where Σx² − n·mean² would not:
+ * the statistics, which go into the output's metadata, are then the same bits whatever the chunk size.
  */
 export interface TensorStatistics {
   elements: number;
@@ -54,44 +54,37 @@ export class TensorStatisticsAccumulator {
     this.filled = 0;
   }
 
+  /** One pass over a block: Σx, Σx², min, max of the finite entries; the block's M2 = Σx² − (Σx)²/n (float64 over ≤ 65536 values). */
   private addBlock(x: Float32Array): void {
     this.total += x.length;
     let n = 0;
     let sum = 0;
+    let squares = 0;
     let min = this.min;
     let max = this.max;
     for (let e = 0; e < x.length; e++) {
       const v = x[e]!;
-      if (v !== v) {
+      if (v - v === 0) {
+        n++;
+        sum += v;
+        squares += v * v;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      } else if (v !== v) {
         this.nan++;
-        continue;
-      }
-      if (v === Infinity || v === -Infinity) {
+      } else {
         this.inf++;
-        continue;
       }
-      n++;
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
     }
     this.min = min;
     this.max = max;
     if (n === 0) return;
-    const chunkMean = sum / n;
-    let chunkM2 = 0;
-    let squares = 0;
-    for (let e = 0; e < x.length; e++) {
-      const v = x[e]!;
-      if (v - v !== 0) continue; // NaN or ±Inf
-      const d = v - chunkMean;
-      chunkM2 += d * d;
-      squares += v * v;
-    }
+    const blockMean = sum / n;
+    const blockM2 = Math.max(0, squares - sum * blockMean);
     const combined = this.n + n;
-    const delta = chunkMean - this.mean;
+    const delta = blockMean - this.mean;
     this.mean += (delta * n) / combined;
-    this.m2 += chunkM2 + (delta * delta * this.n * n) / combined;
+    this.m2 += blockM2 + (delta * delta * this.n * n) / combined;
     this.n = combined;
     this.sumSquares += squares;
   }

@@ -63,7 +63,7 @@ export function activate(): RendererApi {
       chart.className = 'awd-similarity-heatmap';
       const K = parsed.labels.length;
       chart.style.width = '100%';
-      chart.style.height = `${Math.max(320, Math.min(640, 110 + K * 40))}px`;
+      chart.style.height = `${Math.max(320, Math.min(760, 130 + K * 56))}px`;
       root.append(chart);
       if (parsed.topTensors.length > 0) {
         const list = document.createElement('ol');

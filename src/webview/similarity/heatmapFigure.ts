@@ -65,11 +65,21 @@ export function symmetricRangeOfValues(values: ArrayLike<number>): number {
   return m > 0 ? m : 1;
 }
 
-/** A cosine as printed in a cell: 3 decimals, "−" for negatives so columns line up. */
-export function cellText(v: number): string {
+/** A cosine as printed in a cell: `decimals` places, a real minus sign, never a negative zero. */
+export function cellText(v: number, decimals = 3): string {
   if (!Number.isFinite(v)) return '–';
-  const s = v.toFixed(3);
-  return s === '-0.000' ? '0.000' : s.replace('-', '−');
+  const s = v.toFixed(decimals);
+  return /^-0\.0*$/.test(s) ? s.slice(1) : s.replace('-', '−');
+}
+
+/** Decimals printed in cells: 3 while the cells are wide (K ≤ 6), 2 beyond so the text still fits. */
+export function cellDecimals(K: number): number {
+  return K <= 6 ? 3 : 2;
+}
+
+/** Cell font size: the theme's size for small K, smaller as the cells shrink (never below 8 px). */
+function cellFontSize(K: number, base: number): number {
+  return Math.max(8, base - (K <= 4 ? 0 : K <= 6 ? 1 : K <= 9 ? 2 : 4));
 }
 
 /** A norm or other magnitude for hover text: 6 significant digits. */
@@ -114,8 +124,9 @@ function annotationColour(v: number, range: number): string {
   return Math.abs(v) / range > 0.55 ? '#ffffff' : '#1e1e1e';
 }
 
+/** Category axes of a heatmap: no grid lines (the cell gaps already separate the cells). */
 function axisStyle(theme: FigureTheme): PlotObject {
-  return { color: theme.foreground, gridcolor: theme.grid, zeroline: false, automargin: true, type: 'category' };
+  return { color: theme.foreground, showgrid: false, zeroline: false, automargin: true, type: 'category', ticks: '' };
 }
 
 function baseLayout(theme: FigureTheme): PlotObject {
@@ -176,9 +187,9 @@ export function matrixFigure(matrices: readonly MatrixInput[], labels: readonly 
             yref: `y${suffix}`,
             x: labels[j],
             y: labels[i],
-            text: cellText(v),
+            text: cellText(v, cellDecimals(K)),
             showarrow: false,
-            font: { color: annotationColour(v, range), size: Math.max(9, theme.fontSize - (K > 8 ? 3 : 1)) },
+            font: { color: annotationColour(v, range), size: cellFontSize(K, theme.fontSize) },
           });
         }
       }

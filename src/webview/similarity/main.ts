@@ -327,7 +327,7 @@ function tableTexts(table: HTMLTableElement): string[][] {
 async function renderMatrix(v: SimilarityViewData): Promise<void> {
   const matrices = mainMatrices(v);
   const figure = matrixFigure(matrices, v.labels, theme());
-  matrixChart.style.height = `${Math.max(360, Math.min(720, 120 + v.labels.length * 42))}px`;
+  matrixChart.style.height = `${Math.max(380, Math.min(760, 130 + v.labels.length * 52))}px`;
   matrixChart.setAttribute('aria-label', `Cosine similarity of the task vectors, ${matrices.map((m) => m.title).join(' and ')}`);
   await drawFigure(matrixChart, figure);
   matrixTablesBody.replaceChildren(...matrices.map((m) => valueTable(`cos ${m.title}`, v.labels, m.values)));

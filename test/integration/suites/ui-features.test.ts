@@ -1,6 +1,6 @@
 // The features driven like a person in the browser: the Explorer's context menu (single and multi-select), the
 // inspector's page, the command palette and the merge wizard's prompts. Saves the README's screenshots into
-// docs/screenshots/. Runs only in the code-server host (it needs the page).
+// docs/screenshots/ when asked (AWD_SCREENSHOTS=1), else into out/. Runs only in the code-server host (it needs the page).
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,7 +9,8 @@ import { ui } from '../ui';
 import { ensureZoo, sleep, waitUntil, type Zoo } from '../features-fixtures';
 
 const projectRoot = resolve(__dirname, '..', '..', '..');
-const shots = join(projectRoot, 'docs', 'screenshots');
+// A test run never writes into the source tree unless asked to refresh the README's screenshots.
+const shots = process.env.AWD_SCREENSHOTS === '1' ? join(projectRoot, 'docs', 'screenshots') : join(projectRoot, 'out', 'screenshots');
 
 type State = { base?: string; models: string[] };
 

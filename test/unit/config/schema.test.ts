@@ -33,7 +33,7 @@ void describe('merge-config.schema.json', () => {
 
   void it('has exactly the keys of merge-config.md plus the accepted mergekit keys', () => {
     assert.deepEqual(Object.keys(schema.properties!), [
-      'merge_method', 'base_model', 'models', 'parameters', 'awd', 'include', 'exclude', 'dtype', 'random_seed', 'out_path', 'out_shard_size',
+      'merge_method', 'base_model', 'models', 'parameters', 'awd', 'include', 'exclude', 'dtype', 'random_seed', 'allow_nonfinite', 'out_path', 'out_shard_size',
       'tokenizer_source', 'tokenizer', 'chat_template',
     ]);
     assert.deepEqual(Object.keys(schema.properties!['models']!.items!.properties!), ['model', 'parameters']);

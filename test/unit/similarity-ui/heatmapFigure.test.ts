@@ -63,9 +63,11 @@ void test('the drill-down has one column per model pair (28 for K = 8) and the s
   assert.deepEqual([trace.zmin, trace.zmax, trace.zmid], [-0.8, 0.8, 0]);
 });
 
-void test('cell text: three decimals with a real minus sign, never "−0.000"', () => {
+void test('cell text: three decimals (two when K > 6) with a real minus sign, never a negative zero', () => {
   assert.equal(cellText(0.12349), '0.123');
   assert.equal(cellText(-0.5), '−0.500');
   assert.equal(cellText(-0.0001), '0.000');
   assert.equal(cellText(Number.NaN), '–');
+  assert.equal(cellText(-0.004, 2), '0.00');
+  assert.equal(cellText(-0.016, 2), '−0.02');
 });
