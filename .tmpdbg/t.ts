@@ -9,7 +9,7 @@ async function main() {
   const dir = 'bench/data/p50000000';
   const base = await openCheckpoint(join(dir, 'base.safetensors'));
   const models = await Promise.all(Array.from({ length: 8 }, (_, k) => openCheckpoint(join(dir, `model${k}.safetensors`))));
-  const ce = 3145728;
+  const ce = Number(process.env.CE ?? 3145728);
   const p = new ChunkPipeline(base, models, ce);
   const m = new Float32Array(ce), out = new Float32Array(ce);
   const c = new Float64Array(8).fill(0.5);

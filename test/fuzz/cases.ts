@@ -127,11 +127,11 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
 
   'npz-bomb': (r, ctx) => {
     // Zeros compress ~1000:1: a few KB on disk claiming or inflating to tens of MB.
-    const megabytes = 1 + int(r, 32);
-    const zeros = new Uint8Array(megabytes << 20);
-    const member = npy('<f8', [zeros.length / 8], new Uint8Array(0));
-    const content = new Uint8Array([...member, ...zeros.subarray(0, zeros.length - member.length)]);
-    const deflated = new Uint8Array(deflateRawSync(content, { level: 9 }));
+    const elements = (1 + int(r, 32)) << 17; // 1–32 MiB of float64 zeros
+    const member = npy('<f8', [elements], new Uint8Array(0));
+    const content = new Uint8Array(member.length + elements * 8);
+    content.set(member);
+    const deflated = new Uint8Array(deflateRawSync(content, { level: 1 }));
     const entries: HandmadeEntry[] = [['arr_0.npy', deflated, 8]];
     let zip = writeZip(entries);
     switch (int(r, 5)) {

@@ -6,7 +6,7 @@
 //
 // Options: --seed S (default: from the clock, printed) · --seconds N (default 60) · --only a,b (families) ·
 // --case N (run that one case, to reproduce) · --cpu-ms N (per-case CPU budget, default 2000) · --hang-ms N
-// (wall limit, default 20000) · --json (one JSON object on stdout).
+// (wall limit, default 20000) · --json (one JSON object on stdout) · --verbose (each case on stderr).
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { FAMILIES } from './cases';
@@ -20,10 +20,11 @@ interface Options {
   cpuMs: number;
   hangMs: number;
   json: boolean;
+  verbose: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const opts: Options = { seed: Date.now() % 2 ** 31, seconds: 60, families: Object.keys(FAMILIES), cpuMs: 2000, hangMs: 20_000, json: false };
+  const opts: Options = { seed: Date.now() % 2 ** 31, seconds: 60, families: Object.keys(FAMILIES), cpuMs: 2000, hangMs: 20_000, json: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -38,6 +39,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--cpu-ms') opts.cpuMs = Number(value());
     else if (a === '--hang-ms') opts.hangMs = Number(value());
     else if (a === '--json') opts.json = true;
+    else if (a === '--verbose') opts.verbose = true;
     else throw new Error(`unknown option ${a}`);
   }
   for (const f of opts.families) if (!(f in FAMILIES)) throw new Error(`unknown family ${f}; known: ${Object.keys(FAMILIES).join(', ')}`);
@@ -139,7 +141,12 @@ async function fuzz(opts: Options): Promise<FuzzSummary> {
     // Round-robin, so a short run still covers every family; case i's randomness depends only on (seed, i).
     while (opts.onlyCase !== undefined ? index === opts.onlyCase : Date.now() - started < opts.seconds * 1000) {
       const family = opts.families[index % opts.families.length]!;
+      const caseStarted = Date.now();
       const reply = await runner.run({ family, seed: opts.seed, index }, opts.hangMs);
+      if (opts.verbose) {
+        const what = reply === 'hang' ? 'hang' : `${reply.outcome} ${reply.cpuMs.toFixed(0)} ms CPU: ${(reply.message ?? '').split('\n')[0]!.slice(0, 160)}`;
+        console.error(`${family} #${index} (${Date.now() - caseStarted} ms): ${what}`);
+      }
       const tally = tallies[family]!;
       tally.tried++;
       if (reply === 'hang') {

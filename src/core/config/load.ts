@@ -77,7 +77,14 @@ export function parseMergeConfig(text: string, file: string): LoadedConfig {
   }
   const positions: Record<string, SourcePosition> = {};
   if (doc.contents) collectPositions(doc.contents as YamlNode, '', positions, lineCounter);
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // The YAML library refuses alias bombs ("billion laughs") and unresolvable aliases by throwing; that is a
+    // problem of the file, not a bug.
+    throw new AwdError(`the merge config cannot be read: ${(e as Error).message}`, { file: abs, fix: 'Write the values out instead of using YAML aliases (*name)' });
+  }
 
   if (isPlainObject(raw) && raw['format'] === RECORD_FORMAT) {
     // A reproducibility record: its `config` runs, with paths relative to the record's folder.

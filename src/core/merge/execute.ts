@@ -32,7 +32,7 @@ import { trimBelow, tiesMergeChunk } from './ties';
 import { dareRescaleInPlace } from './dare';
 import { effectiveTaskArithmeticCoefficients } from './awd';
 import type { MergePlan, PlannedTensor } from './plan';
-import { chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
+import { chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, CACHE_CHUNK_ELEMENTS, DEFAULT_MEMORY_BUDGET_BYTES, GRAM_BLOCK_ELEMENTS, type ChunkItem, type InputChunk } from './chunkReader';
 import { accumulateTensorGrams } from './gramPass';
 import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
@@ -94,6 +94,14 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const method = config.merge_method;
   const K = plan.models.length;
   const chunkElements = opts.chunkElements ?? chunkElementsFor(K, opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
+  // The buffers hold chunkElements; passes whose result does not depend on chunking read smaller, cache-sized
+  // chunks (CACHE_CHUNK_ELEMENTS), and the Gram pass whole Gram blocks, so that AWD is the same bits whatever the
+  // budget. TIES at tensor scope keeps the budget's chunk: a tensor that fits one is thresholded in memory.
+  const streamChunk = opts.chunkElements ?? Math.min(chunkElements, CACHE_CHUNK_ELEMENTS);
+  const gramChunk = opts.chunkElements ?? Math.min(chunkElements, GRAM_BLOCK_ELEMENTS);
+  const tiesInMemory = method === 'ties' && config.parameters.trim_scope === 'tensor';
+  /** What the buffers must hold: the largest chunk any pass of this merge reads. */
+  const bufferChunk = tiesInMemory ? chunkElements : Math.max(streamChunk, config.awd ? gramChunk : 0);
   const log = opts.log ?? (() => undefined);
   const memory = new PeakMemory();
   const base = method === 'linear' ? undefined : plan.base;
@@ -109,7 +117,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   let written: string[] = [];
   try {
     const merged = plan.tensors.filter((t) => t.action === 'merge');
-    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, chunkElements, config.allow_nonfinite === true, log);
+    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, bufferChunk, config.allow_nonfinite === true, log);
     const inputs: (Checkpoint | undefined)[] = [base, ...plan.models];
     const perElement = new Map(merged.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
     const byName = new Map(plan.tensors.map((t) => [t.name, t]));
@@ -119,7 +127,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     let awd: ReturnType<typeof runAwd> | undefined;
     if (config.awd && base) {
       log(`statistics pass: Gram matrices of ${K} task vectors over ${merged.length} tensors`);
-      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements, signal: opts.signal, onProgress: opts.onProgress }, pipeline);
+      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements: gramChunk, signal: opts.signal, onProgress: opts.onProgress }, pipeline);
       passes++;
       awd = runAwd(grams, K, config.awd, plan.weights, config.parameters.lambda);
       log(`AWD (${config.awd.granularity}): mean |cos| ${awd.report.mean_abs_cos_before.toFixed(4)} → ${awd.report.mean_abs_cos_after.toFixed(4)}, ‖δ‖/mean‖τ‖ = ${awd.report.delta_norm_relative.toFixed(4)}`);
@@ -127,9 +135,9 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const coefficientsOf = new Map<string, Float64Array>();
     if (awd) merged.forEach((t, i) => coefficientsOf.set(t.name, awd.coefficientsPerTensor[i]!));
 
-    const delta = new Float32Array(awd && method !== 'task_arithmetic' ? chunkElements : 0);
-    const mergedTask = new Float32Array(chunkElements);
-    const output = new Float32Array(chunkElements);
+    const delta = new Float32Array(awd && method !== 'task_arithmetic' ? bufferChunk : 0);
+    const mergedTask = new Float32Array(bufferChunk);
+    const output = new Float32Array(bufferChunk);
 
     /** Turns a chunk's model rows into τ̂_i (τ_i without AWD), in place. */
     const toTaskVectors = (name: string, chunk: InputChunk): void => {
@@ -146,7 +154,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const taskVectorPass = async (phase: PassPhase, tensors: readonly PlannedTensor[], visit: (i: number, row: Float32Array) => void): Promise<void> => {
       const meter = new ProgressMeter(phase, tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
       throwIfCancelled(opts.signal);
-      for await (const { item, chunk } of pipeline.run(chunkItems(tensors, chunkElements))) {
+      for await (const { item, chunk } of pipeline.run(chunkItems(tensors, streamChunk))) {
         toTaskVectors(item.name, chunk!);
         chunk!.models.forEach((row, i) => visit(i, row));
         meter.add((item.end - item.start) * perElement.get(item.name)!, item.name);
@@ -197,8 +205,9 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
         return [t.name, a ? effectiveTaskArithmeticCoefficients(a, plan.weights, config.parameters.lambda) : Float64Array.from(plan.weights, (w) => config.parameters.lambda * w)];
       }),
     );
+    const outputChunk = tiesInMemory ? chunkElements : streamChunk;
     const items: ChunkItem[] = plan.tensors.flatMap((t) =>
-      t.action === 'copy' ? [{ name: t.name, start: 0, end: t.elements, read: false }] : chunkItems([t], chunkElements),
+      t.action === 'copy' ? [{ name: t.name, start: 0, end: t.elements, read: false }] : chunkItems([t], outputChunk),
     );
     let stats: TensorStatisticsAccumulator | undefined;
     throwIfCancelled(opts.signal);

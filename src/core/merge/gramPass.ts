@@ -35,7 +35,7 @@ export async function accumulateTensorGrams(
   const meter = new ProgressMeter('statistics', tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
   const grams = new Map(tensors.map((t) => [t.name, new Float64Array(K * K)]));
   throwIfCancelled(opts.signal);
-  for await (const { item, chunk } of pipeline.run(chunkItems(tensors, pipeline.chunkElements))) {
+  for await (const { item, chunk } of pipeline.run(chunkItems(tensors, Math.min(opts.chunkElements, pipeline.chunkElements)))) {
     const gram = grams.get(item.name)!;
     // Block by block, aligned to the element index (see GRAM_BLOCK_ELEMENTS).
     for (let b = 0; b < item.end - item.start; ) {

@@ -126,7 +126,7 @@ function annotationColour(v: number, range: number): string {
 
 /** Category axes of a heatmap: no grid lines (the cell gaps already separate the cells). */
 function axisStyle(theme: FigureTheme): PlotObject {
-  return { color: theme.foreground, showgrid: false, zeroline: false, automargin: true, type: 'category', ticks: '' };
+  return { color: theme.foreground, showgrid: false, zeroline: false, automargin: true, type: 'category', ticks: '', ticklabelstandoff: 6 };
 }
 
 function baseLayout(theme: FigureTheme): PlotObject {
