@@ -257,7 +257,8 @@ export function parseSimilarityRequest(data: unknown): SimilarityRequest | undef
     case 'exportPng': {
       const { dataUrl, name } = data;
       if (!isString(dataUrl) || !dataUrl.startsWith('data:image/png;base64,') || dataUrl.length > MAX_PNG_DATA_URL) return undefined;
-      if (!isString(name) || name.length === 0 || name.length > 200) return undefined;
+      // A bare file name: the page proposes the save dialog's default name, never a folder to put it in.
+      if (!isString(name) || name.length === 0 || name.length > 200 || /[\\/\0]/.test(name) || name === '.' || name === '..') return undefined;
       return { type: 'exportPng', dataUrl, name };
     }
     case 'problem':

@@ -43,6 +43,17 @@ function runMergeJob(configFile: string, extra: { workerPath?: string; onOutput?
   return job.done;
 }
 
+/** The error `promise` rejects with (failing the test when it resolves); its message is printed as a diagnostic. */
+async function rejection(promise: Promise<unknown>, t: { diagnostic(message: string): void }): Promise<Error> {
+  const error = await promise.then(
+    () => assert.fail('the merge succeeded'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof Error, String(error));
+  t.diagnostic(`message: ${error.message.replace(/\n/g, ' ')}`);
+  return error;
+}
+
 /** The output folder holds nothing of this merge: no output, no record, no temp file. */
 function assertNothingWritten(outPath: string): void {
   const names = entriesOf(dirname(outPath));
@@ -57,16 +68,13 @@ async function assertRerunSucceeds(configFile: string, outPath: string): Promise
 }
 
 void describe('faults during a merge', () => {
-  void it('the output disk fills up: ENOSPC named, nothing left, inputs untouched, a rerun with room succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here (run as root to test a full disk)' }, async () => {
+  void it('the output disk fills up: ENOSPC named, nothing left, inputs untouched, a rerun with room succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here (run as root to test a full disk)' }, async (t) => {
     const mount = join(folder.dir, 'small-disk');
     assert.ok(mountTmpfs(mount, 256 * 1024));
     mounts.push(mount);
     const s = mergeScenario(join(folder.dir, 'full'), join(mount, 'out', 'merged.safetensors'));
     const before = digests([s.base, ...s.models]);
-    const error = await runMergeJob(s.configFile).then(
-      () => assert.fail('the merge succeeded on a full disk'),
-      (e: unknown) => e,
-    );
+    const error = await rejection(runMergeJob(s.configFile), t);
     assert.ok(error instanceof AwdError, String(error));
     assert.match(error.message, /ENOSPC|no space/i);
     assert.match(error.message, /Free disk space/);
@@ -76,7 +84,7 @@ void describe('faults during a merge', () => {
     await assertRerunSucceeds(s.configFile, s.outPath);
   });
 
-  void it('the output folder is read-only: the message says so, nothing left, a rerun once writable succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here' }, async () => {
+  void it('the output folder is read-only: the message says so, nothing left, a rerun once writable succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here' }, async (t) => {
     const mount = join(folder.dir, 'ro-disk');
     assert.ok(mountTmpfs(mount, 64 * 2 ** 20));
     mounts.push(mount);
@@ -84,44 +92,37 @@ void describe('faults during a merge', () => {
     remount(mount, 'ro');
     const s = mergeScenario(join(folder.dir, 'ro'), join(mount, 'out', 'merged.safetensors'));
     const before = digests([s.base, ...s.models]);
-    await assert.rejects(runMergeJob(s.configFile), (e: unknown) => {
-      assert.ok(e instanceof AwdError, String(e));
-      assert.match(e.message, /read-only|EROFS/i);
-      assert.match(e.message, /Choose a folder you can write to/);
-      return true;
-    });
+    const e = await rejection(runMergeJob(s.configFile), t);
+    assert.ok(e instanceof AwdError, String(e));
+    assert.match(e.message, /read-only|EROFS/i);
+    assert.match(e.message, /Choose a folder you can write to/);
     assert.deepEqual(entriesOf(join(mount, 'out')), []);
     assert.deepEqual(digests([s.base, ...s.models]), before);
     remount(mount, 'rw');
     await assertRerunSucceeds(s.configFile, s.outPath);
   });
 
-  void it('an input truncated while the merge reads it: the file is named, nothing is left, a rerun succeeds', async () => {
+  void it('an input truncated while the merge reads it: the file is named, nothing is left, a rerun succeeds', async (t) => {
     const s = mergeScenario(join(folder.dir, 'truncated'), join(folder.dir, 'truncated', 'out', 'merged.safetensors'));
     const victim = s.models[1]!;
     const original = readFileSync(victim);
     const others = [s.base, s.models[0]!, s.models[2]!];
     const before = digests(others);
-    await assert.rejects(
-      runMergeJob(s.configFile, { onOutput: () => truncateSync(victim, Math.floor(original.length / 2)) }),
-      (e: unknown) => {
-        assert.ok(e instanceof AwdError, String(e));
-        assert.ok(e.message.includes(victim), e.message);
-        assert.match(e.message, /truncated|changed size|file ends/);
-        return true;
-      },
-    );
+    const e = await rejection(runMergeJob(s.configFile, { onOutput: () => truncateSync(victim, Math.floor(original.length / 2)) }), t);
+    assert.ok(e instanceof AwdError, String(e));
+    assert.ok(e.message.includes(victim), e.message);
+    assert.match(e.message, /truncated|changed size|file ends/);
     assertNothingWritten(s.outPath);
     assert.deepEqual(digests(others), before);
     writeFileSync(victim, original);
     await assertRerunSucceeds(s.configFile, s.outPath);
   });
 
-  void it('an input rewritten in place (same size) while read: the change is detected before anything is renamed into place', async () => {
+  void it('an input rewritten in place (same size) while read: the change is detected before anything is renamed into place', async (t) => {
     const s = mergeScenario(join(folder.dir, 'rewritten'), join(folder.dir, 'rewritten', 'out', 'merged.safetensors'));
     const victim = s.models[0]!;
     const original = readFileSync(victim);
-    await assert.rejects(
+    const e = await rejection(
       runMergeJob(s.configFile, {
         onOutput: () => {
           // Same size, other bytes at the end (data of the last tensor): only the mtime tells.
@@ -130,36 +131,36 @@ void describe('faults during a merge', () => {
           closeSync(fd);
         },
       }),
-      (e: unknown) => {
-        assert.ok(e instanceof AwdError, String(e));
-        assert.ok(e.message.includes(victim), e.message);
-        assert.match(e.message, /was modified|changed/);
-        return true;
-      },
+      t,
     );
+    assert.ok(e instanceof AwdError, String(e));
+    assert.ok(e.message.includes(victim), e.message);
+    assert.match(e.message, /was modified/);
     assertNothingWritten(s.outPath);
     writeFileSync(victim, original);
     await assertRerunSucceeds(s.configFile, s.outPath);
   });
 
-  void it('the worker thread crashes mid-output: an error (not a hang), no final-named file, and the next run removes the temp file', async () => {
+  void it('the worker thread crashes mid-output: an error (not a hang), no final-named file, and the next run removes the temp file', async (t) => {
     const out = join(folder.dir, 'crash', 'out');
     const s = mergeScenario(join(folder.dir, 'crash'), join(out, 'merged.safetensors'));
     const before = digests([s.base, ...s.models]);
     process.env['AWD_TEST_CRASH_WHEN_TEMP_IN'] = out;
     try {
-      await assert.rejects(runMergeJob(s.configFile, { workerPath: join(__dirname, '../../support/crashingWorker.ts') }), /worker thread stopped without a result \(exit code 9\)/);
+      const e = await rejection(runMergeJob(s.configFile, { workerPath: join(__dirname, '../../support/crashingWorker.ts') }), t);
+      assert.match(e.message, /worker thread stopped without a result \(exit code 9\)/);
     } finally {
       delete process.env['AWD_TEST_CRASH_WHEN_TEMP_IN'];
     }
     // A dead writer cannot clean up: at worst its temp file stays, never a file under the final name.
+    t.diagnostic(`left after the crash: ${entriesOf(out).join(', ')}`);
     assert.ok(entriesOf(out).every((n) => n.includes('.tmp-')), entriesOf(out).join(', '));
     assert.deepEqual(digests([s.base, ...s.models]), before);
     await assertRerunSucceeds(s.configFile, s.outPath);
     assert.deepEqual(entriesOf(out), ['merged.awd-record.json', 'merged.safetensors']);
   });
 
-  void it('cancel at 5 seeded random points: cancelled or finished, never half-written; inputs untouched; a rerun succeeds', async () => {
+  void it('cancel at 5 seeded random points: cancelled or finished, never half-written; inputs untouched; a rerun succeeds', async (t) => {
     const s = mergeScenario(join(folder.dir, 'cancel'), join(folder.dir, 'cancel', 'out', 'merged.safetensors'));
     const before = digests([s.base, ...s.models]);
     const random = seededRandom(20261125);
@@ -183,12 +184,13 @@ void describe('faults during a merge', () => {
       }
       assert.deepEqual(tempFilesIn(dirname(s.outPath)), [], `temp files after cancel at ${at} ms`);
     }
+    t.diagnostic(outcomes.join('; '));
     assert.ok(outcomes.some((o) => o.startsWith('cancelled')), outcomes.join('; '));
     assert.deepEqual(digests([s.base, ...s.models]), before);
     await assertRerunSucceeds(s.configFile, s.outPath);
   });
 
-  void it('the process is killed mid-merge (VS Code reload): only a temp file is left, and the next run of that output removes it', async () => {
+  void it('the process is killed mid-merge (VS Code reload): only a temp file is left, and the next run of that output removes it', async (t) => {
     const out = join(folder.dir, 'killed', 'out');
     const s = mergeScenario(join(folder.dir, 'killed'), join(out, 'merged.safetensors'), { rows: 1024 });
     const before = digests([s.base, ...s.models]);
@@ -209,6 +211,7 @@ void describe('faults during a merge', () => {
     });
     await exited;
     const left = entriesOf(out);
+    t.diagnostic(`left after the kill: ${left.join(', ')}`);
     assert.ok(left.length >= 1 && left.every((n) => n.includes('.tmp-')), `after the kill: ${left.join(', ')}`);
     // A temp file of a live process (pid 1 always exists) belongs to a writer that may still be working: kept.
     const foreign = 'merged.safetensors.tmp-1-0-0123456789ab';
