@@ -19,6 +19,15 @@ export class AwdError extends Error {
     this.fix = where.fix;
   }
 
+  /**
+   * Rebuilds an error that crossed a thread boundary: `message` is already composed, the parts are kept so that
+   * callers (e.g. editor Diagnostics) can still place the problem by file and tensor.
+   */
+  static restore(parts: { message: string; file?: string; tensor?: string; fix?: string }): AwdError {
+    const e = new AwdError(parts.message);
+    return Object.assign(e, { file: parts.file, tensor: parts.tensor, fix: parts.fix });
+  }
+
   private static compose(message: string, where: { file?: string; tensor?: string; fix?: string }): string {
     const parts: string[] = [];
     if (where.file !== undefined) parts.push(where.file);

@@ -91,7 +91,7 @@ export function startJob(request: JobRequest, callbacks: JobCallbacks = {}, opti
 function errorFromWorker(message: Extract<WorkerMessage, { type: 'error' }>): Error {
   if (message.userFacing) {
     if (message.problems && message.problems.length > 0) {
-      const problems = message.problems.map((p) => new AwdError(p.message));
+      const problems = message.problems.map((p) => AwdError.restore(p));
       const list = new AwdErrorList(problems);
       // Keep the worker's own wording (its summary line names the file).
       Object.defineProperty(list, 'message', { value: message.message });

@@ -352,7 +352,7 @@ function configCase(r: Rand, ctx: FuzzContext): FuzzTarget {
     // YAML abuse: alias bombs, deep nesting, huge scalars, tags, duplicate keys.
     const bombs = [
       `a: &a ["x","x","x","x","x","x","x","x","x","x"]\n${Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`).join('\n')}\nmerge_method: *m\n`,
-      `${'['.repeat(1 + int(r, 50_000))}${']'.repeat(1 + int(r, 50_000))}`,
+      `${'['.repeat(1 + int(r, 20_000))}${']'.repeat(1 + int(r, 20_000))}`,
       `merge_method: ties\nmodels: !!js/function "function(){return 1}"\n`,
       `merge_method: ties\nmerge_method: linear\nmodels: []\n`,
       `merge_method: ${'x'.repeat(1 + int(r, 1 << 20))}\n`,
