@@ -329,6 +329,11 @@ function configCase(r: Rand, ctx: FuzzContext): FuzzTarget {
   ].join('\n');
   const yaml = r() < 0.5;
   const file = join(ctx.dir, yaml ? 'fuzz.merge.yaml' : 'fuzz.merge.json');
+  if (r() < 0.05) {
+    // The config itself a named pipe: reading it must not block.
+    mkfifoSync(file);
+    return { kind: 'config', path: file };
+  }
   const choice = int(r, 5);
   if (choice === 0) {
     writeFileSync(file, mutate(new TextEncoder().encode(good), r));

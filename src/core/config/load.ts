@@ -3,7 +3,7 @@
  * Schema and the semantic rules of merge-config.md, and fills in every default. All problems of a document are
  * reported together in one AwdErrorList of ConfigProblems, each with its JSON pointer and source line.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Node as YamlNode } from 'yaml';
 import { AwdError, AwdErrorList } from '../errors';
@@ -45,8 +45,11 @@ export async function loadMergeConfig(file: string): Promise<LoadedConfig> {
   const abs = path.resolve(file);
   let text: string;
   try {
+    // A named pipe or device under a config's name would block the read forever (or never end): refuse it first.
+    if (!(await stat(abs)).isFile()) throw new AwdError('is not a regular file', { file: abs, fix: 'Point at the merge config file itself' });
     text = await readFile(abs, 'utf8');
   } catch (e) {
+    if (e instanceof AwdError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new AwdError(code === 'ENOENT' ? 'merge config not found' : `cannot read the merge config (${code ?? String(e)})`, {
       file: abs,

@@ -25,6 +25,19 @@ export function weightedSumOfDifferences(
   else weightedSumOfDifferencesJs(base, models, coeffs, out);
 }
 
+/**
+ * rows[i][e] = fround(rows[i][e] − sub[e]) for every row, in place (τ = θ_i − θ_0, τ̂ = τ − δ): the WASM kernel
+ * (f32x4 subtract, the same single rounding) gives the same bits as subtractInto row by row.
+ */
+export function subtractFromRows(rows: readonly Float32Array[], sub: Float32Array): void {
+  for (const row of rows) {
+    if (row.length !== sub.length) throw new RangeError(`subtractFromRows: a row has ${row.length} elements, the subtrahend ${sub.length}`);
+  }
+  const wasm = sub.length >= WASM_MIN_ELEMENTS ? wasmKernels() : null;
+  if (wasm) wasm.subtractFromRows(rows, sub);
+  else for (const row of rows) subtractInto(row, row, sub);
+}
+
 /** out[e] = fround(a[e] − b[e]); out may be a or b. */
 export function subtractInto(out: Float32Array, a: Float32Array, b: Float32Array): void {
   if (a.length !== out.length || b.length !== out.length) {

@@ -19,6 +19,10 @@ interface KernelExports {
   trimBelow(row: number, n: number, t: number): void;
   tiesMerge(rows: number, K: number, n: number, stride: number, weights: number, normalize: number, out: number): void;
   dareRescale(row: number, n: number, start: bigint, k0: number, k1: number, k2: number, keepBelow: number, keepAll: number, density: number): void;
+  countNonFinite(row: number, n: number): number;
+  statisticsBlock(x: number, n: number, state: number): void;
+  subtractFromRows(rows: number, K: number, n: number, stride: number, sub: number): void;
+  magnitudeHistogram(row: number, n: number, bucket: number, hist: number): void;
 }
 
 /** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */
@@ -152,6 +156,73 @@ class WasmKernels {
       this.f32(ptr, len).set(row.subarray(s, s + len));
       this.k.trimBelow(ptr, len, t32);
       row.set(this.f32(ptr, len), s);
+    }
+  }
+
+  /** How many entries of values are NaN or ±Inf. */
+  countNonFinite(values: Float32Array): number {
+    const ptr = this.scratch(BLOCK * 4);
+    let count = 0;
+    for (let s = 0; s < values.length; s += BLOCK) {
+      const len = Math.min(BLOCK, values.length - s);
+      this.f32(ptr, len).set(values.subarray(s, s + len));
+      count += this.k.countNonFinite(ptr, len);
+    }
+    return count;
+  }
+
+  /**
+   * Continues the running statistics in state (Σx, Σx², min, max of the finite x; counts of finite, NaN, ±Inf)
+   * over x in element order: the same bits as the JS loop of merge/tensorStats.ts.
+   */
+  statisticsBlock(x: Float32Array, state: Float64Array): void {
+    const statePtr = this.scratch(64 + BLOCK * 4);
+    const ptr = statePtr + 64;
+    this.f64(statePtr, 7).set(state);
+    for (let s = 0; s < x.length; s += BLOCK) {
+      const len = Math.min(BLOCK, x.length - s);
+      this.f32(ptr, len).set(x.subarray(s, s + len));
+      this.k.statisticsBlock(ptr, len, statePtr);
+    }
+    state.set(this.f64(statePtr, 7));
+  }
+
+  /** rows[i][e] = fround(rows[i][e] − sub[e]) for every row, bit-identical to subtractInto. */
+  subtractFromRows(rows: readonly Float32Array[], sub: Float32Array): void {
+    const K = rows.length;
+    const n = sub.length;
+    const stride = BLOCK * 4;
+    const subPtr = this.scratch((K + 1) * stride);
+    const rowsPtr = subPtr + stride;
+    for (let s = 0; s < n; s += BLOCK) {
+      const len = Math.min(BLOCK, n - s);
+      this.f32(subPtr, len).set(sub.subarray(s, s + len));
+      for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
+      this.k.subtractFromRows(rowsPtr, K, len, stride, subPtr);
+      for (let i = 0; i < K; i++) (rows[i] as Float32Array).set(this.f32(rowsPtr + i * stride, len), s);
+    }
+  }
+
+  /**
+   * counts[b] += #{e : high 16 bits of |row[e]|'s bit pattern = b} (bucket < 0), or, for the second pass,
+   * #{e : high 16 bits = bucket, low 16 bits = b}: merge/magnitude.ts's histograms, counted in uint32 in WASM
+   * memory for this call (row.length < 2^32) and added to the float64 counts at the end.
+   */
+  magnitudeHistogram(row: Float32Array, bucket: number, counts: Float64Array): void {
+    const HIST = 65536;
+    const histPtr = this.scratch(HIST * 4 + BLOCK * 4);
+    const ptr = histPtr + HIST * 4;
+    const hist = new Int32Array(this.k.memory.buffer, histPtr, HIST);
+    hist.fill(0);
+    for (let s = 0; s < row.length; s += BLOCK) {
+      const len = Math.min(BLOCK, row.length - s);
+      this.f32(ptr, len).set(row.subarray(s, s + len));
+      this.k.magnitudeHistogram(ptr, len, bucket, histPtr);
+    }
+    // Counts stay below 2^31 (a chunk is far shorter), so the int32 view reads them as they are.
+    for (let b = 0; b < HIST; b++) {
+      const c = hist[b] as number;
+      if (c !== 0) counts[b] = (counts[b] as number) + c;
     }
   }
 

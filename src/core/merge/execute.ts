@@ -26,7 +26,7 @@ import { writeFile, rm, stat } from 'node:fs/promises';
 import type { Checkpoint } from '../formats/types';
 import { createSafetensorsWriter, type SafetensorsWriter } from '../formats/safetensorsWriter';
 import { buildRecord, recordMetadata, recordPathFor, recordToJson, type MergeRecord } from '../config/record';
-import { weightedSumOfDifferences, subtractInto } from '../kernels/combine';
+import { weightedSumOfDifferences, subtractFromRows } from '../kernels/combine';
 import { MagnitudeThreshold, kthLargestMagnitude } from './magnitude';
 import { trimBelow, tiesMergeChunk } from './ties';
 import { dareRescaleInPlace } from './dare';
@@ -144,10 +144,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       const a = coefficientsOf.get(name);
       const d = delta.subarray(0, chunk.end - chunk.start);
       if (a) weightedSumOfDifferences(chunk.base, chunk.models, a, d);
-      for (const row of chunk.models) {
-        subtractInto(row, row, chunk.base);
-        if (a) subtractInto(row, row, d);
-      }
+      subtractFromRows(chunk.models, chunk.base);
+      if (a) subtractFromRows(chunk.models, d);
     };
 
     /** One read of the given tensors' τ̂ chunks, each row handed to `visit(modelIndex, row)`. */

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import type { FuzzSummary } from '../../fuzz/run';
 import { FAMILIES } from '../../fuzz/cases';
 
-void test('8 seconds of seeded fuzzing over every reader: 0 crashes, 0 hangs, 0 violations', () => {
+void test('8 seconds of seeded fuzzing over every reader: 0 crashes, 0 hangs, 0 violations', (t) => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '../../fuzz/run.ts'), '--seed', '20261125', '--seconds', '8', '--json'], {
     encoding: 'utf8',
     timeout: 60_000,
   });
   assert.equal(run.status, 0, `fuzz run failed:\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-2000)}`);
   const summary = JSON.parse(run.stdout) as FuzzSummary;
+  t.diagnostic(`${summary.cases} cases in ${summary.seconds.toFixed(1)} s; peak RSS ${(summary.peakRssBytes / 2 ** 20).toFixed(0)} MiB; slowest case ${summary.maxCpuMs.toFixed(0)} ms CPU`);
   assert.equal(summary.crashes, 0, JSON.stringify(summary.failures));
   assert.equal(summary.hangs, 0, JSON.stringify(summary.failures));
   assert.equal(summary.overCpu, 0, JSON.stringify(summary.failures));

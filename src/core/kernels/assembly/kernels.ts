@@ -437,6 +437,111 @@ export function gramOfDifferencesUpperF64(models: usize, K: i32, n: i32, stride:
   }
 }
 
+/** How many of the n float32 at row are NaN or ±Inf: exponent bits all ones (merge/nonFiniteGuard.ts). */
+export function countNonFinite(row: usize, n: i32): i32 {
+  const nv = n & ~7;
+  const exponent = i32x4.splat(0x7f800000);
+  // Each lane adds 1 (subtracts the all-ones mask) per non-finite entry; two accumulators for two loads a step.
+  let a = i32x4.splat(0);
+  let b = i32x4.splat(0);
+  for (let e = 0; e < nv; e += 8) {
+    const p = row + (<usize>e << 2);
+    a = i32x4.sub(a, i32x4.eq(v128.and(v128.load(p), exponent), exponent));
+    b = i32x4.sub(b, i32x4.eq(v128.and(v128.load(p, 16), exponent), exponent));
+  }
+  const s = i32x4.add(a, b);
+  let count = i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+  for (let e = nv; e < n; e++) {
+    if ((load<u32>(row + (<usize>e << 2)) & 0x7f800000) == 0x7f800000) count++;
+  }
+  return count;
+}
+
+/**
+ * One block of merge/tensorStats.ts's accumulation, continuing the running values in state (float64 ×7: Σx, Σx²,
+ * min, max over the finite x, then the counts of finite, NaN and ±Inf entries), in element order so the sums are
+ * the same bits as the JS loop (float64 adds are not reassociated; min/max keep the first of equal values).
+ */
+export function statisticsBlock(x: usize, n: i32, state: usize): void {
+  let sum = load<f64>(state);
+  let squares = load<f64>(state, 8);
+  let lo = load<f64>(state, 16);
+  let hi = load<f64>(state, 24);
+  let finite = 0;
+  let nan = 0;
+  let inf = 0;
+  for (let e = 0; e < n; e++) {
+    const v = <f64>load<f32>(x + (<usize>e << 2));
+    if (v - v == 0) {
+      finite++;
+      sum += v;
+      squares += v * v;
+      lo = select<f64>(v, lo, v < lo);
+      hi = select<f64>(v, hi, v > hi);
+    } else if (v != v) {
+      nan++;
+    } else {
+      inf++;
+    }
+  }
+  store<f64>(state, sum);
+  store<f64>(state, squares, 8);
+  store<f64>(state, lo, 16);
+  store<f64>(state, hi, 24);
+  store<f64>(state, load<f64>(state, 32) + <f64>finite, 32);
+  store<f64>(state, load<f64>(state, 40) + <f64>nan, 40);
+  store<f64>(state, load<f64>(state, 48) + <f64>inf, 48);
+}
+
+/** rows_i[e] = rows_i[e] − sub[e] in float32 for i < K (τ = θ_i − θ_0, and τ̂ = τ − δ), as subtractInto. */
+export function subtractFromRows(rows: usize, K: i32, n: i32, stride: usize, sub: usize): void {
+  const nv = n & ~3;
+  for (let i = 0; i < K; i++) {
+    const r = rows + <usize>i * stride;
+    for (let e = 0; e < nv; e += 4) {
+      const o = <usize>e << 2;
+      v128.store(r + o, f32x4.sub(v128.load(r + o), v128.load(sub + o)));
+    }
+    for (let e = nv; e < n; e++) {
+      const o = <usize>e << 2;
+      store<f32>(r + o, load<f32>(r + o) - load<f32>(sub + o));
+    }
+  }
+}
+
+/**
+ * The magnitude histograms of merge/magnitude.ts over n float32 at row, into the uint32 counts at hist
+ * (65536 entries): with bucket < 0 the high 16 bits of |x|'s bit pattern; else the low 16 bits of the entries
+ * whose high 16 bits are bucket (the second pass, which skips four entries at a time when none is in the bucket).
+ */
+export function magnitudeHistogram(row: usize, n: i32, bucket: i32, hist: usize): void {
+  if (bucket < 0) {
+    for (let e = 0; e < n; e++) {
+      const p = hist + (<usize>((load<u32>(row + (<usize>e << 2)) & 0x7fffffff) >>> 16) << 2);
+      store<u32>(p, load<u32>(p) + 1);
+    }
+    return;
+  }
+  const nv = n & ~3;
+  const high = i32x4.splat(0x7fff0000);
+  const wanted = i32x4.splat(bucket << 16);
+  for (let e = 0; e < nv; e += 4) {
+    const x = v128.load(row + (<usize>e << 2));
+    if (!v128.any_true(i32x4.eq(v128.and(x, high), wanted))) continue;
+    for (let j = e; j < e + 4; j++) countLow(load<u32>(row + (<usize>j << 2)), bucket, hist);
+  }
+  for (let e = nv; e < n; e++) countLow(load<u32>(row + (<usize>e << 2)), bucket, hist);
+}
+
+@inline
+function countLow(bits: u32, bucket: i32, hist: usize): void {
+  const v = bits & 0x7fffffff;
+  if (<i32>(v >>> 16) == bucket) {
+    const p = hist + (<usize>(v & 0xffff) << 2);
+    store<u32>(p, load<u32>(p) + 1);
+  }
+}
+
 /** First free byte of linear memory: the scratch area managed by kernels/wasm.ts starts here. */
 export function heapBase(): usize {
   return __heap_base;
