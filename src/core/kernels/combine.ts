@@ -2,7 +2,7 @@
  * Combining task vectors chunk by chunk: the weighted sum of differences is the whole second pass of task
  * arithmetic (with or without AWD); subtractInto builds τ or τ̂ for the other methods.
  */
-import { checkWeightedSumShapes, weightedSumOfDifferencesJs } from './combineJs';
+import { baseWithWeightedSumOfDifferencesJs, checkWeightedSumShapes, weightedSumOfDifferencesJs } from './combineJs';
 import { wasmKernels } from './wasm';
 
 /** Below this many elements the copy into WASM memory costs more than the JS loop. */
@@ -23,6 +23,23 @@ export function weightedSumOfDifferences(
   const wasm = n >= WASM_MIN_ELEMENTS ? wasmKernels() : null;
   if (wasm) wasm.weightedSum(base, models, coeffs, out);
   else weightedSumOfDifferencesJs(base, models, coeffs, out);
+}
+
+/**
+ * out[e] = fround(base[e] + fround(Σ_i coeffs[i]·(models[i][e] − base[e]))): the whole output step of task
+ * arithmetic (λ folded into coeffs) in one pass over the chunk; the same bits as weightedSumOfDifferences
+ * followed by out + base.
+ */
+export function baseWithWeightedSumOfDifferences(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  coeffs: ArrayLike<number>,
+  out: Float32Array,
+): void {
+  const n = checkWeightedSumShapes(base, models, coeffs, out);
+  const wasm = n >= WASM_MIN_ELEMENTS ? wasmKernels() : null;
+  if (wasm) wasm.weightedSum(base, models, coeffs, out, true);
+  else baseWithWeightedSumOfDifferencesJs(base, models, coeffs, out);
 }
 
 /**

@@ -49,3 +49,14 @@ export function weightedSumOfDifferencesJs(
     for (let e = 0; e < len; e++) out[start + e] = acc[e] as number;
   }
 }
+
+/** out[e] = fround(base[e] + fround(Σ_i coeffs[i]·fround(models[i][e] − base[e]))): task arithmetic's θ_0 + m. */
+export function baseWithWeightedSumOfDifferencesJs(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  coeffs: ArrayLike<number>,
+  out: Float32Array,
+): void {
+  weightedSumOfDifferencesJs(base, models, coeffs, out);
+  for (let e = 0; e < out.length; e++) out[e] = (base[e] as number) + (out[e] as number);
+}

@@ -15,7 +15,7 @@ interface KernelExports {
   gramUpperF64(rows: number, K: number, n: number, stride: number, gram: number, wide: number): void;
   gramOfDifferencesUpperF64(models: number, K: number, n: number, stride: number, base: number, gram: number, wide: number): void;
   gramOfDifferencesUpper(models: number, K: number, n: number, stride: number, base: number, gram: number, tau: number): void;
-  weightedSumOfDifferences(base: number, models: number, K: number, n: number, stride: number, coeffs: number, out: number): void;
+  weightedSumOfDifferences(base: number, models: number, K: number, n: number, stride: number, coeffs: number, out: number, plusBase: number): void;
   trimBelow(row: number, n: number, t: number): void;
   tiesMerge(rows: number, K: number, n: number, stride: number, weights: number, normalize: number, out: number): void;
   dareRescale(row: number, n: number, start: bigint, k0: number, k1: number, k2: number, keepBelow: number, keepAll: number, density: number): void;
@@ -106,8 +106,11 @@ class WasmKernels {
     }
   }
 
-  /** out = Σ_i coeffs[i]·fround(models[i] − base), bit-identical to weightedSumOfDifferencesJs. */
-  weightedSum(base: Float32Array, models: readonly Float32Array[], coeffs: ArrayLike<number>, out: Float32Array): void {
+  /**
+   * out = Σ_i coeffs[i]·fround(models[i] − base), bit-identical to weightedSumOfDifferencesJs; with plusBase,
+   * out = fround(base + that), bit-identical to baseWithWeightedSumOfDifferencesJs.
+   */
+  weightedSum(base: Float32Array, models: readonly Float32Array[], coeffs: ArrayLike<number>, out: Float32Array, plusBase = false): void {
     const K = models.length;
     const n = base.length;
     const coeffBytes = align16(K * 8);
@@ -123,7 +126,7 @@ class WasmKernels {
       const len = Math.min(BLOCK, n - s);
       this.f32(basePtr, len).set(base.subarray(s, s + len));
       for (let i = 0; i < K; i++) this.f32(modelsPtr + i * stride, len).set((models[i] as Float32Array).subarray(s, s + len));
-      this.k.weightedSumOfDifferences(basePtr, modelsPtr, K, len, stride, coeffPtr, outPtr);
+      this.k.weightedSumOfDifferences(basePtr, modelsPtr, K, len, stride, coeffPtr, outPtr, plusBase ? 1 : 0);
       out.set(this.f32(outPtr, len), s);
     }
   }

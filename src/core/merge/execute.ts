@@ -26,7 +26,7 @@ import { writeFile, rm, stat } from 'node:fs/promises';
 import type { Checkpoint } from '../formats/types';
 import { createSafetensorsWriter, type SafetensorsWriter } from '../formats/safetensorsWriter';
 import { buildRecord, recordMetadata, recordPathFor, recordToJson, type MergeRecord } from '../config/record';
-import { weightedSumOfDifferences, subtractFromRows } from '../kernels/combine';
+import { baseWithWeightedSumOfDifferences, weightedSumOfDifferences, subtractFromRows } from '../kernels/combine';
 import { MagnitudeThreshold, kthLargestMagnitude } from './magnitude';
 import { trimBelow, tiesMergeChunk } from './ties';
 import { dareRescaleInPlace } from './dare';
@@ -223,8 +223,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       if (method === 'linear') {
         weightedAverageInto(chunk.models, plan.weights, result);
       } else if (method === 'task_arithmetic') {
-        weightedSumOfDifferences(chunk.base, chunk.models, taCoefficients.get(t.name)!, m);
-        addScaledInto(result, chunk.base, m, 1);
+        baseWithWeightedSumOfDifferences(chunk.base, chunk.models, taCoefficients.get(t.name)!, result);
       } else {
         toTaskVectors(t.name, chunk);
         const rows = chunk.models;

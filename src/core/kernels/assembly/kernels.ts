@@ -153,9 +153,10 @@ export function gramOfDifferencesUpper(models: usize, K: i32, n: i32, stride: us
 
 /**
  * out[e] = f32(Σ_i coeffs_i·f64(f32(models_i[e] − base[e]))), sums in float64 in the order i = 0..K−1, exactly as
- * combineJs.ts (no fused multiply-add, so the results are bit-identical).
+ * combineJs.ts (no fused multiply-add, so the results are bit-identical); with plusBase, base[e] + that in
+ * float32 (task arithmetic's output θ_0 + m in one pass).
  */
-export function weightedSumOfDifferences(base: usize, models: usize, K: i32, n: i32, stride: usize, coeffs: usize, out: usize): void {
+export function weightedSumOfDifferences(base: usize, models: usize, K: i32, n: i32, stride: usize, coeffs: usize, out: usize, plusBase: i32): void {
   const nv = n & ~3;
   for (let e = 0; e < nv; e += 4) {
     const o = <usize>e << 2;
@@ -168,7 +169,8 @@ export function weightedSumOfDifferences(base: usize, models: usize, K: i32, n: 
       lo = f64x2.add(lo, f64x2.mul(c, f64x2.promote_low_f32x4(t)));
       hi = f64x2.add(hi, f64x2.mul(c, f64x2.promote_low_f32x4(v128.shuffle<f32>(t, t, 2, 3, 0, 1))));
     }
-    v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+    const m = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+    v128.store(out + o, plusBase ? f32x4.add(b, m) : m);
   }
   for (let e = nv; e < n; e++) {
     const o = <usize>e << 2;
@@ -176,7 +178,7 @@ export function weightedSumOfDifferences(base: usize, models: usize, K: i32, n: 
     for (let i = 0; i < K; i++) {
       s += load<f64>(coeffs + (<usize>i << 3)) * <f64>(load<f32>(models + <usize>i * stride + o) - load<f32>(base + o));
     }
-    store<f32>(out + o, <f32>s);
+    store<f32>(out + o, plusBase ? load<f32>(base + o) + <f32>s : <f32>s);
   }
 }
 
