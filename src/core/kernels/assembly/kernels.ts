@@ -1,7 +1,8 @@
 // WASM SIMD kernels (AssemblyScript, compiled by scripts/build-wasm.mjs). Every function works on raw pointers
 // into this module's linear memory; src/core/kernels/wasm.ts copies chunks in and results out.
 // Readable references and the results contract: gramJs.ts, combineJs.ts, merge/ties.ts (trimBelowJs,
-// tiesMergeChunkJs) and merge/dare.ts (dareRescaleInPlaceJs); all but the Gram kernels are bit-identical to them.
+// tiesMergeChunkJs), merge/dare.ts (dareRescaleInPlaceJs), finite.ts (nonFiniteTotalJs), merge/tensorStats.ts
+// (blockSumsJs) and merge/magnitude.ts (the JS histogram loops); all but the Gram kernels are bit-identical to them.
 
 // f32x4 partial sums run over at most FLUSH elements (FLUSH/4 terms per lane) before they are added to the
 // float64 accumulators: the float32 rounding error stays ~1e-9 of sqrt(G_ii·G_jj).
