@@ -8,19 +8,12 @@ import { openCheckpoint } from '../core/formats/open';
 import type { Checkpoint } from '../core/formats/types';
 import { subtractInto } from '../core/kernels/combine';
 import { DEFAULT_MEMORY_BUDGET_BYTES, TensorChunkReader, chunkElementsFor, chunkRanges } from '../core/merge/chunkReader';
-import { TensorStatisticsAccumulator } from '../core/merge/tensorStats';
+import { TensorStatisticsAccumulator, type TensorStatistics } from '../core/merge/tensorStats';
 import type { JobProgress } from './protocol';
 
 /** Statistics of one tensor; `diff_norm` = ‖θ − θ_base‖₂ over the finite differences. */
-export interface TensorStatsEntry {
+export interface TensorStatsEntry extends Omit<TensorStatistics, 'elements'> {
   name: string;
-  mean: number;
-  std: number;
-  min: number;
-  max: number;
-  l2_norm: number;
-  nan_count: number;
-  inf_count: number;
   diff_norm?: number;
   /** Why `diff_norm` is missing although a base was given. */
   diff_problem?: string;

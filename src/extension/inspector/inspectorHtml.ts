@@ -2,7 +2,7 @@
  * The inspector webview's page: a strict Content-Security-Policy (nothing but our own stylesheet and the one script
  * carrying this render's nonce), the table rendered by dist/inspector.js. Pure string building, unit-tested.
  */
-import { randomBytes } from 'node:crypto';
+import { escapeHtml, newNonce } from '../webviewPage';
 
 export interface InspectorPageResources {
   /** `webview.cspSource`. */
@@ -15,15 +15,7 @@ export interface InspectorPageResources {
   nonce: string;
 }
 
-/** 128 random bits, base64: a new one for every render so an injected script can never guess it. */
-export function newNonce(): string {
-  return randomBytes(16).toString('base64');
-}
-
-/** Escapes text for an HTML attribute or text node. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+export { newNonce, escapeHtml };
 
 export function inspectorPageHtml(r: InspectorPageResources): string {
   const csp = [

@@ -4,7 +4,7 @@
  * data:/blob: URLs, which is how plotly paints heatmap cells and exports PNGs. Plotly adds its few global CSS
  * rules through the CSSOM into the nonce-carrying <style> element it looks up by id. Pure string building.
  */
-import { randomBytes } from 'node:crypto';
+import { escapeHtml, newNonce } from '../webviewPage';
 
 export interface SimilarityPageResources {
   /** `webview.cspSource`. */
@@ -17,15 +17,7 @@ export interface SimilarityPageResources {
   nonce: string;
 }
 
-/** 128 random bits, base64: a new one for every render so an injected script can never guess it. */
-export function newNonce(): string {
-  return randomBytes(16).toString('base64');
-}
-
-/** Escapes text for an HTML attribute or text node. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+export { newNonce, escapeHtml };
 
 /** The Content-Security-Policy of the page. */
 export function similarityPageCsp(cspSource: string, nonce: string): string {
