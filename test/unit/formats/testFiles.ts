@@ -1,25 +1,8 @@
-// Test helpers for the format readers: a seeded random source and temporary folders removed after the run.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Test helpers for the format readers: hand-built safetensors files (plus the shared seeded random source and
+// temporary folders).
+import { seededRandom, tempFolder } from '../../support/testData';
 
-/** Deterministic uniform [0, 1) generator (mulberry32), so failures reproduce from the seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A fresh temporary folder; call the returned cleanup in `after`. */
-export function tempFolder(prefix = 'awd-formats-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+export { seededRandom, tempFolder };
 
 /** A tensor for a hand-built safetensors file: its raw little-endian bytes. */
 export interface RawTensor {

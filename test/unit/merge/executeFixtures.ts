@@ -1,10 +1,12 @@
 // Test helpers for the merge executor, the similarity analysis, the job runner and the CLI: random small models
 // written as safetensors (by hand, independent of the project's writer), a reader for the results, and a naive
 // whole-in-memory reference implementation of every merge method, written straight from merge-config.md.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dareUniform } from '../../../src/core/merge/dare';
+import { seededRandom, tempFolder } from '../../support/testData';
+
+export { seededRandom, tempFolder };
 
 export type FixtureDtype = 'F32' | 'BF16' | 'F16' | 'I64';
 
@@ -14,26 +16,9 @@ export interface FixtureTensor {
   dtype: FixtureDtype;
 }
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard normal samples (Box–Muller). */
 export function gaussian(random: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
-
-export function tempFolder(prefix = 'awd-exec-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 const f32 = new Float32Array(1);
