@@ -1,4 +1,4 @@
-// Compiles the AssemblyScript kernels (src/core/kernels/assembly/kernels.ts, -O3, SIMD) and writes the binary
+// Compiles the AssemblyScript kernels (src/core/kernels/assembly/kernels.ts, -O3, SIMD, shared imported memory) and writes the binary
 // as base64 into the TS module src/core/kernels/generated/kernelsWasm.ts, so unit tests (tsx), the CLI bundle and
 // the worker bundle all load it without a separate file. `--check` compiles and exits 1 if the committed module
 // is out of date.
@@ -15,7 +15,11 @@ async function compile() {
   let binary;
   const stderr = [];
   const result = await asc.main(
-    [source, '-O3', '--enable', 'simd', '--runtime', 'stub', '--noAssert', '--use', 'abort=', '--initialMemory', '1', '--outFile', 'kernels.wasm'],
+    [
+      source, '-O3', '--enable', 'simd', '--enable', 'threads', '--runtime', 'stub', '--noAssert', '--use', 'abort=',
+      // Shared memory imported from the host (kernels/wasm.ts): a reader thread fills chunk buffers in it directly.
+      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536', '--outFile', 'kernels.wasm',
+    ],
     {
       readFile: (name, baseDir) => {
         try {

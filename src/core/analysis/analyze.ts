@@ -9,7 +9,7 @@ import type { Checkpoint } from '../formats/types';
 import { cosineFromGram, meanAbsOffDiagonal } from './similarity';
 import { accumulateTensorGrams, sumGrams, type TensorGram } from '../merge/gramPass';
 import { runAwd, matrixRows, type AwdReport, type AwdSettings } from '../merge/awdDiagnostics';
-import { chunkElementsFor, DEFAULT_MEMORY_BUDGET_BYTES, GRAM_BLOCK_ELEMENTS } from '../merge/chunkReader';
+import { CACHE_CHUNK_ELEMENTS, chunkElementsFor, DEFAULT_MEMORY_BUDGET_BYTES } from '../merge/chunkReader';
 import type { ProgressListener } from '../merge/progress';
 
 /** What the analysis reads: the opened inputs and the selected tensors (as `planSimilarity` gives them). */
@@ -65,8 +65,8 @@ export async function analyzeSimilarity(inputs: SimilarityInputs, opts: Similari
   const t0 = performance.now();
   const K = inputs.models.length;
   const selected = inputs.tensors.filter((t) => t.action === 'merge');
-  // Whole Gram blocks (the fast kernel's size, and the same bits whatever the budget).
-  const chunkElements = opts.chunkElements ?? Math.min(GRAM_BLOCK_ELEMENTS, chunkElementsFor(K, opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES));
+  // Cache-sized chunks: the Gram sums run in blocks aligned to the element index, the same bits whatever the chunks.
+  const chunkElements = opts.chunkElements ?? Math.min(CACHE_CHUNK_ELEMENTS, chunkElementsFor(K, opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES));
   const grams = await accumulateTensorGrams(inputs.base, inputs.models, selected, {
     chunkElements,
     signal: opts.signal,

@@ -14,7 +14,7 @@ import { fileOpenError, PositionalFile } from './positionalFile';
 import { openPyTorchCheckpoint } from './pytorch';
 import { MAX_HEADER_BYTES, openSafetensors } from './safetensors';
 import { openShardedCheckpoint, readShardIndex } from './sharded';
-import type { Checkpoint, CheckpointFormat, TensorInfo } from './types';
+import type { Checkpoint, CheckpointFormat, Float32Source, TensorInfo } from './types';
 import { ZipArchive } from './zipArchive';
 
 /** What a single file holds, judged from its first bytes (and, for zips, its entry names). */
@@ -199,6 +199,10 @@ class FolderCheckpoint implements Checkpoint {
 
   readBytes(name: string, start?: number, end?: number): Promise<Uint8Array> {
     return this.inner.readBytes(name, start, end);
+  }
+
+  float32Source(name: string): Float32Source | undefined {
+    return this.inner.float32Source?.(name);
   }
 
   close(): Promise<void> {

@@ -57,6 +57,12 @@ export class PositionalFile {
     return target;
   }
 
+  /** The open descriptor (for preads on another thread of this process while this file stays open). */
+  get fd(): number {
+    if (this.closed) throw new AwdError('read after the checkpoint was closed', { file: this.path });
+    return this.handle.fd;
+  }
+
   /** Reads `length` bytes at `position` into a new buffer. */
   read(position: number, length: number): Promise<Uint8Array> {
     return this.readInto(position, new Uint8Array(length));

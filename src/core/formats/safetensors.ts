@@ -10,7 +10,8 @@ import { decodeToFloat32, DTYPE_SIZE, isDType } from './dtypes';
 import { findDuplicateJsonKey } from './jsonDuplicateKeys';
 import { PositionalFile } from './positionalFile';
 import { checkOutLength, resolveElementRange, unknownTensorError } from './tensorRange';
-import type { Checkpoint, DType, TensorInfo } from './types';
+import type { Checkpoint, DType, Float32Source, TensorInfo } from './types';
+import { endianness } from 'node:os';
 
 /** Largest header we accept (the reference implementation's limit): a bigger one is corrupt or hostile. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -202,6 +203,13 @@ export class SafetensorsCheckpoint implements Checkpoint {
       return result;
     }
     return decodeToFloat32(e.dtype, await this.file.read(position, n * size), out);
+  }
+
+  float32Source(name: string): Float32Source | undefined {
+    const e = this.entry(name);
+    // safetensors stores little-endian: as it is on the machines we run on, else decoded by readFloat32.
+    if (e.dtype !== 'F32' || endianness() !== 'LE') return undefined;
+    return { fd: this.file.fd, offset: this.dataStart + e.begin };
   }
 
   close(): Promise<void> {

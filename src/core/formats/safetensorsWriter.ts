@@ -74,6 +74,8 @@ interface Shard {
 }
 
 const DEFAULT_BUFFER_BYTES = 4 << 20;
+/** Bytes written between background fdatasyncs (see flush). */
+const SYNC_EVERY = 32 << 20;
 
 /** Shard file name: `<stem>-0000i-of-0000N.safetensors`, as Hugging Face names them. */
 export function shardFileName(stem: string, index: number, count: number): string {
@@ -124,7 +126,14 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
   readonly plannedFiles: readonly string[];
   readonly stats = { headerRewrites: 0 };
   private readonly entries: PlannedEntry[];
-  private readonly buffer: Uint8Array;
+  /** The coalescing buffer being filled; `spare` is the other one, possibly still being written out. */
+  private buffer: Uint8Array;
+  private spare: Uint8Array;
+  /** The write of `spare` in flight (write-behind: the caller computes its next chunk meanwhile). */
+  private inFlight: Promise<void> | undefined;
+  /** A background fdatasync in flight, and the bytes written since the last one started. */
+  private syncing: Promise<void> | undefined;
+  private unsynced = 0;
   private pending = 0;
   /** Absolute data position (in the current shard's file) of buffer[0]. */
   private pendingPosition = 0;
@@ -142,6 +151,7 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
   ) {
     this.entries = shards.flatMap((s) => s.entries);
     this.buffer = new Uint8Array(bufferBytes);
+    this.spare = new Uint8Array(bufferBytes);
     this.plannedFiles = [...shards.map((s) => s.target), ...(indexPath ? [indexPath] : [])];
   }
 
@@ -247,8 +257,9 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
   private async append(entry: PlannedEntry, bytes: Uint8Array): Promise<void> {
     await this.prepareBuffer(entry);
     if (bytes.byteLength >= this.buffer.byteLength) {
-      // Big chunks go straight through; only small ones are worth coalescing.
+      // Big chunks go straight through (awaited: the caller reuses them); only small ones are worth coalescing.
       await this.flush();
+      await this.settle();
       await writeFully(this.shards[entry.shard]!.handle!, bytes, this.pendingPosition);
       this.pendingPosition += bytes.byteLength;
     } else {
@@ -259,12 +270,39 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
     this.received += bytes.byteLength;
   }
 
+  /**
+   * Starts writing the filled buffer and swaps in the spare one (after its own write has finished), so at most
+   * one write is in flight while the caller goes on; a failed write surfaces at the next flush, settle or finish.
+   * Every SYNC_EVERY bytes a background fdatasync starts, so that the final fsync finds little left to do.
+   */
   private async flush(): Promise<void> {
-    if (this.pending > 0) {
-      await writeFully(this.shards[this.pendingShard]!.handle!, this.buffer.subarray(0, this.pending), this.pendingPosition);
-      this.pendingPosition += this.pending;
-      this.pending = 0;
+    if (this.pending === 0) return;
+    await this.settle();
+    const full = this.buffer;
+    const handle = this.shards[this.pendingShard]!.handle!;
+    const length = this.pending;
+    this.inFlight = writeFully(handle, full.subarray(0, length), this.pendingPosition);
+    this.buffer = this.spare;
+    this.spare = full;
+    this.pendingPosition += length;
+    this.pending = 0;
+    this.unsynced += length;
+    if (this.unsynced >= SYNC_EVERY && !this.syncing) {
+      this.unsynced = 0;
+      const written = this.inFlight;
+      this.syncing = written.then(() => handle.datasync()).finally(() => {
+        this.syncing = undefined;
+      });
+      // Observed here; its error, if any, surfaces when finish awaits it.
+      this.syncing.catch(() => undefined);
     }
+  }
+
+  /** Waits for the write in flight (rethrowing its error). */
+  private async settle(): Promise<void> {
+    const w = this.inFlight;
+    this.inFlight = undefined;
+    if (w) await w;
   }
 
   /** Runs one operation at a time; any failure removes the temporary files. */
@@ -295,6 +333,8 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
         }
       }
       await this.flush();
+      await this.settle();
+      if (this.syncing) await this.syncing;
       const finalMetadata = metadata ?? this.metadata;
       for (const [k, v] of Object.entries(finalMetadata)) {
         if (typeof v !== 'string') throw new AwdError(`metadata value for "${k}" is not a string`, { file: this.target });
@@ -364,6 +404,9 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
   async abort(): Promise<void> {
     if (this.state === 'finished' || this.state === 'aborted') return;
     this.state = 'aborted';
+    // No write may land after the files are removed.
+    await this.settle().catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
     for (const shard of this.shards) {
       if (shard.handle) await shard.handle.close().catch(() => undefined);
       shard.handle = undefined;

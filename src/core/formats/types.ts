@@ -18,6 +18,12 @@ export interface TensorInfo {
   readonly bytes: number;
 }
 
+/** An open file descriptor and the byte offset at which a tensor's float32 elements start. */
+export interface Float32Source {
+  readonly fd: number;
+  readonly offset: number;
+}
+
 export interface Checkpoint {
   /** The path the user gave (file, index file or folder), resolved to absolute. */
   readonly path: string;
@@ -34,6 +40,12 @@ export interface Checkpoint {
    * `out`, when given, must hold end − start elements and is filled and returned.
    */
   readFloat32(name: string, start?: number, end?: number, out?: Float32Array): Promise<Float32Array>;
+  /**
+   * Where a tensor's elements lie as contiguous little-endian float32 in a file this checkpoint holds open: the
+   * descriptor and the byte offset of element 0, so that another thread of this process can pread them
+   * (merge/readerThread.ts). Undefined when the tensor needs decoding or is compressed; readFloat32 always works.
+   */
+  float32Source?(name: string): Float32Source | undefined;
   /** Elements [start, end) as raw little-endian bytes of the tensor's own dtype, row-major. */
   readBytes(name: string, start?: number, end?: number): Promise<Uint8Array>;
   /** Releases file handles. Further reads fail. */

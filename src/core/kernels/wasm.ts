@@ -1,13 +1,21 @@
 /**
- * Loads the WASM SIMD kernels (generated/kernelsWasm.ts, built from assembly/kernels.ts) and runs them on
- * chunks copied into a bounded scratch area of the module's memory. The copy is the price of plain
- * Float32Array inputs: one memcpy of every input element (and of every output element) per call, ~13 GB/s per
- * CPU-second in bench/kernels.ts, i.e. about a third of the Gram kernel's time for K = 9. Scratch: (K + 1) rows
- * × BLOCK floats + the K×K accumulators + K×FLUSH doubles, about 340 KB for K = 9, whatever the chunk length.
+ * Loads the WASM SIMD kernels (generated/kernelsWasm.ts, built from assembly/kernels.ts) and runs them.
+ *
+ * Two ways in, the same bits either way:
+ *  - zero-copy: arrays that live in the module's own memory (allocated from an arena, see openArena — the merge
+ *    passes' chunk buffers do) are handed to the kernels as pointers, whole chunk at once;
+ *  - copy: any other Float32Array is copied into a bounded scratch area in blocks of BLOCK elements and the result
+ *    copied out (~13 GB/s per CPU-second in bench/kernels.ts, about a third of the Gram kernel's time for K = 9).
+ *    Scratch: (K + 1) rows × BLOCK floats + the K×K accumulators + K×FLUSH doubles, ~340 KB for K = 9.
+ * Every kernel walks its elements in the same order and flushes its float32 partial sums at the same element
+ * indices on both paths (BLOCK is a multiple of FLUSH), so the choice never changes a result.
+ *
+ * Growing WebAssembly memory detaches every view of it, so memory grows only when no arena is open: an arena
+ * reserves its scratch below itself when it opens, and the copy path never grows memory while one is open.
  */
 import { KERNELS_WASM_BASE64 } from './generated/kernelsWasm';
 
-/** The raw exports of assembly/kernels.ts (pointers are byte offsets into `memory`). */
+/** The raw exports of assembly/kernels.ts and the memory they work in (pointers are byte offsets into it). */
 interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
@@ -20,7 +28,7 @@ interface KernelExports {
   tiesMerge(rows: number, K: number, n: number, stride: number, weights: number, normalize: number, out: number): void;
   dareRescale(row: number, n: number, start: bigint, k0: number, k1: number, k2: number, keepBelow: number, keepAll: number, density: number): void;
   countNonFinite(row: number, n: number): number;
-  statisticsBlock(x: number, n: number, state: number): void;
+  statisticsLanes(x: number, n: number, state: number): void;
   subtractFromRows(rows: number, K: number, n: number, stride: number, sub: number): void;
   magnitudeHistogram(row: number, n: number, bucket: number, hist: number): void;
 }
@@ -30,6 +38,42 @@ const BLOCK = 8192;
 /** The kernels' float32 flush interval (assembly/kernels.ts FLUSH): size of the τ scratch per row. */
 const FLUSH = 128;
 const PAGE = 65536;
+/** Bytes of statisticsLanes' state (19 float64, padded). */
+const STATE_BYTES = 160;
+/** Entries of the magnitude histogram (magnitudeHistogram). */
+const HIST = 65536;
+/** WebAssembly (wasm32) memory can hold at most 65536 pages. */
+const MAX_MEMORY_BYTES = 65536 * PAGE;
+/** Scratch reserved below an open arena, at least (enough for the copy path of every kernel up to K ≈ 230). */
+const MIN_ARENA_RESERVE = 8 << 20;
+
+/** Where a job's float32 buffers come from. */
+export interface FloatAllocator {
+  /** A zero-filled Float32Array of n elements. */
+  floats(n: number): Float32Array;
+  /** `count` arrays of n elements each (in an arena: back to back at one stride, one pointer for the kernels). */
+  rows(count: number, n: number): Float32Array[];
+  /** The shared WASM memory the arrays live in (arenas only). */
+  readonly memory?: WebAssembly.Memory;
+}
+
+/** Ordinary JS arrays (the kernels copy them into WASM scratch). */
+export const plainFloats: FloatAllocator = {
+  floats: (n) => new Float32Array(n),
+  rows: (count, n) => Array.from({ length: count }, () => new Float32Array(n)),
+};
+
+/** Float32 arrays inside WASM memory, handed out for one job; release() ends their use (see openArena). */
+export interface WasmArena extends FloatAllocator {
+  /** Bytes handed out so far. */
+  readonly bytes: number;
+  /** Ends the arena; its arrays must not be used after this. */
+  release(): void;
+}
+
+function align64(x: number): number {
+  return Math.ceil(x / 64) * 64;
+}
 
 function align16(x: number): number {
   return (x + 15) & ~15;
@@ -39,6 +83,10 @@ function align16(x: number): number {
 class WasmKernels {
   private readonly k: KernelExports;
   private readonly base: number;
+  /** Scratch bytes reserved below the open arena (0: no arena open, memory may grow). */
+  private reserve = 0;
+  /** End of the memory any arena has handed out: above it, memory is as grown, all zero. */
+  private touched = 0;
 
   constructor(k: KernelExports) {
     this.k = k;
@@ -47,10 +95,89 @@ class WasmKernels {
 
   /** Makes sure `bytes` of scratch exist after the heap base; returns the scratch start. */
   private scratch(bytes: number): number {
-    const need = this.base + bytes;
-    const have = this.k.memory.buffer.byteLength;
-    if (need > have) this.k.memory.grow(Math.ceil((need - have) / PAGE));
+    if (this.reserve > 0) {
+      // Growing now would detach the open arena's arrays under their users.
+      if (bytes > this.reserve) throw new Error(`WASM kernels: ${bytes} bytes of scratch needed, ${this.reserve} reserved by the open arena`);
+      return this.base;
+    }
+    this.ensureMemory(this.base + bytes);
+    this.touched = Math.max(this.touched, this.base + bytes);
     return this.base;
+  }
+
+  private ensureMemory(bytes: number): void {
+    const have = this.k.memory.buffer.byteLength;
+    if (bytes > have) this.k.memory.grow(Math.ceil((bytes - have) / PAGE));
+  }
+
+  /**
+   * Opens an arena of `bytes` (plus alignment) for one job whose kernels see at most `maxRows` rows; null when
+   * one is already open in this thread or the memory cannot grow that far (callers then use plain arrays and
+   * the copy path). Memory grows here, once; WASM memory never shrinks, so the next arena reuses it.
+   */
+  openArena(bytes: number, maxRows: number): WasmArena | null {
+    if (this.reserve > 0) return null;
+    const reserve = align64(Math.max(MIN_ARENA_RESERVE, (maxRows + 2) * BLOCK * 4 + maxRows * maxRows * 16 + align16(maxRows * FLUSH * 8) + HIST * 4 + BLOCK * 4 + 4096));
+    const start = align64(this.base + reserve);
+    const limit = start + bytes + 64 * 64;
+    if (limit > MAX_MEMORY_BYTES) return null;
+    try {
+      this.ensureMemory(limit);
+    } catch {
+      return null;
+    }
+    this.reserve = reserve;
+    let next = start;
+    let open = true;
+    const memory = this.k.memory;
+    const dirtyEnd = this.touched;
+    const floats = (n: number): Float32Array => {
+      if (!open) throw new Error('WASM arena: allocation after release');
+      const ptr = next;
+      if (ptr + n * 4 > limit) throw new Error(`WASM arena: ${n} floats do not fit the ${bytes} bytes opened`);
+      next = align64(ptr + n * 4);
+      this.touched = Math.max(this.touched, next);
+      const view = new Float32Array(memory.buffer, ptr, n);
+      // Only what an earlier arena used needs zeroing: touching fresh pages here would fault them in for nothing
+      // (~2.6 ms per MB on this machine kind), the first read fills them anyway.
+      view.subarray(0, Math.max(0, Math.min(n, Math.floor((dirtyEnd - ptr) / 4)))).fill(0);
+      return view;
+    };
+    return {
+      memory,
+      floats,
+      rows: (count, n) => {
+        const all = floats(count * n);
+        return Array.from({ length: count }, (_, i) => all.subarray(i * n, (i + 1) * n));
+      },
+      get bytes() {
+        return next - start;
+      },
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.reserve = 0;
+      },
+    };
+  }
+
+  /** Byte offset of `a` in WASM memory, or -1 when it is an ordinary array. */
+  private at(a: Float32Array): number {
+    return a.buffer === this.k.memory.buffer ? a.byteOffset : -1;
+  }
+
+  /** Pointer and stride of rows that lie in WASM memory at one stride (non-overlapping), else null. */
+  private rowsAt(rows: readonly Float32Array[]): { ptr: number; stride: number } | null {
+    const first = rows[0];
+    if (!first) return null;
+    const ptr = this.at(first);
+    if (ptr < 0) return null;
+    if (rows.length === 1) return { ptr, stride: align16(first.byteLength) };
+    const second = this.at(rows[1]!);
+    const stride = second - ptr;
+    if (second < 0 || stride < first.byteLength) return null;
+    for (let i = 2; i < rows.length; i++) if (this.at(rows[i]!) !== ptr + i * stride) return null;
+    return { ptr, stride };
   }
 
   /** Bytes of WASM linear memory in use (code data + scratch); stays bounded whatever the chunk length. */
@@ -73,8 +200,20 @@ class WasmKernels {
    */
   gram(rows: readonly Float32Array[], base: Float32Array | undefined, gram: Float64Array, exact = false): void {
     const K = rows.length;
+    const lanes = new Float64Array(2 * K * K);
+    this.gramLanes(rows, base, lanes, exact);
+    foldGramLanes(lanes, K, gram);
+  }
+
+  /**
+   * The kernels' own accumulators, continued: lanes (2·K·K float64, two lanes per entry of the upper triangle,
+   * see assembly/kernels.ts flushTo) += the products of rows (τ_i = fround(rows[i] − base) when base is given).
+   * Successive calls over consecutive pieces whose lengths are multiples of 128 give the same bits as one call
+   * over the whole; foldGramLanes turns lanes into Gram entries.
+   */
+  gramLanes(rows: readonly Float32Array[], base: Float32Array | undefined, lanes: Float64Array, exact: boolean): void {
+    const K = rows.length;
     const n = rows[0]?.length ?? 0;
-    // Two float64 lanes per entry (assembly/kernels.ts flushTo), summed below.
     const gramBytes = K * K * 16;
     const tauBytes = align16(K * FLUSH * 8);
     const stride = BLOCK * 4;
@@ -83,27 +222,30 @@ class WasmKernels {
     const tauPtr = gramPtr + gramBytes;
     const rowsPtr = tauPtr + tauBytes;
     const basePtr = rowsPtr + K * stride;
-    this.f64(gramPtr, 2 * K * K).fill(0);
-    for (let s = 0; s < n; s += BLOCK) {
-      const len = Math.min(BLOCK, n - s);
-      for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
+    this.f64(gramPtr, 2 * K * K).set(lanes);
+    const direct = this.rowsAt(rows);
+    const directBase = base === undefined ? 0 : this.at(base);
+    if (direct && directBase >= 0) {
       if (base === undefined) {
-        if (exact) this.k.gramUpperF64(rowsPtr, K, len, stride, gramPtr, tauPtr);
-        else this.k.gramUpper(rowsPtr, K, len, stride, gramPtr);
-      } else {
-        this.f32(basePtr, len).set(base.subarray(s, s + len));
-        if (exact) this.k.gramOfDifferencesUpperF64(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
-        else this.k.gramOfDifferencesUpper(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
+        if (exact) this.k.gramUpperF64(direct.ptr, K, n, direct.stride, gramPtr, tauPtr);
+        else this.k.gramUpper(direct.ptr, K, n, direct.stride, gramPtr);
+      } else if (exact) this.k.gramOfDifferencesUpperF64(direct.ptr, K, n, direct.stride, directBase, gramPtr, tauPtr);
+      else this.k.gramOfDifferencesUpper(direct.ptr, K, n, direct.stride, directBase, gramPtr, tauPtr);
+    } else {
+      for (let s = 0; s < n; s += BLOCK) {
+        const len = Math.min(BLOCK, n - s);
+        for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
+        if (base === undefined) {
+          if (exact) this.k.gramUpperF64(rowsPtr, K, len, stride, gramPtr, tauPtr);
+          else this.k.gramUpper(rowsPtr, K, len, stride, gramPtr);
+        } else {
+          this.f32(basePtr, len).set(base.subarray(s, s + len));
+          if (exact) this.k.gramOfDifferencesUpperF64(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
+          else this.k.gramOfDifferencesUpper(rowsPtr, K, len, stride, basePtr, gramPtr, tauPtr);
+        }
       }
     }
-    const acc = this.f64(gramPtr, 2 * K * K);
-    for (let i = 0; i < K; i++) {
-      for (let j = i; j < K; j++) {
-        const v = (acc[2 * (i * K + j)] as number) + (acc[2 * (i * K + j) + 1] as number);
-        gram[i * K + j] = (gram[i * K + j] as number) + v;
-        if (j !== i) gram[j * K + i] = (gram[j * K + i] as number) + v;
-      }
-    }
+    lanes.set(this.f64(gramPtr, 2 * K * K));
   }
 
   /**
@@ -122,6 +264,13 @@ class WasmKernels {
     const modelsPtr = outPtr + stride;
     const c = this.f64(coeffPtr, K);
     for (let i = 0; i < K; i++) c[i] = coeffs[i] as number;
+    const direct = this.rowsAt(models);
+    const directBase = this.at(base);
+    const directOut = this.at(out);
+    if (direct && directBase >= 0 && directOut >= 0) {
+      this.k.weightedSumOfDifferences(directBase, direct.ptr, K, n, direct.stride, coeffPtr, directOut, plusBase ? 1 : 0);
+      return;
+    }
     for (let s = 0; s < n; s += BLOCK) {
       const len = Math.min(BLOCK, n - s);
       this.f32(basePtr, len).set(base.subarray(s, s + len));
@@ -143,6 +292,12 @@ class WasmKernels {
     const rowsPtr = outPtr + stride;
     const w = this.f64(weightPtr, K);
     for (let i = 0; i < K; i++) w[i] = weights[i] as number;
+    const direct = this.rowsAt(rows);
+    const directOut = this.at(out);
+    if (direct && directOut >= 0) {
+      this.k.tiesMerge(direct.ptr, K, n, direct.stride, weightPtr, normalize ? 1 : 0, directOut);
+      return;
+    }
     for (let s = 0; s < n; s += BLOCK) {
       const len = Math.min(BLOCK, n - s);
       for (let i = 0; i < K; i++) this.f32(rowsPtr + i * stride, len).set((rows[i] as Float32Array).subarray(s, s + len));
@@ -153,6 +308,11 @@ class WasmKernels {
 
   /** row[e] = 0 where |row[e]| < t32, t32 a float32 (for float32 data the same as comparing with t ≤ t32). */
   trimBelow(row: Float32Array, t32: number): void {
+    const direct = this.at(row);
+    if (direct >= 0) {
+      this.k.trimBelow(direct, row.length, t32);
+      return;
+    }
     const ptr = this.scratch(BLOCK * 4);
     for (let s = 0; s < row.length; s += BLOCK) {
       const len = Math.min(BLOCK, row.length - s);
@@ -164,6 +324,8 @@ class WasmKernels {
 
   /** How many entries of values are NaN or ±Inf. */
   countNonFinite(values: Float32Array): number {
+    const direct = this.at(values);
+    if (direct >= 0) return this.k.countNonFinite(direct, values.length);
     const ptr = this.scratch(BLOCK * 4);
     let count = 0;
     for (let s = 0; s < values.length; s += BLOCK) {
@@ -175,19 +337,22 @@ class WasmKernels {
   }
 
   /**
-   * Continues the running statistics in state (Σx, Σx², min, max of the finite x; counts of finite, NaN, ±Inf)
-   * over x in element order: the same bits as the JS loop of merge/tensorStats.ts.
+   * Continues the lane statistics in state (19 float64: Σx, Σx², min, max in four lanes each, then the counts of
+   * finite, NaN and ±Inf entries; see assembly/kernels.ts statisticsLanes) over x, whose first element is a
+   * multiple of 4 from the block's start: the same bits as merge/tensorStats.ts blockLanesJs.
    */
-  statisticsBlock(x: Float32Array, state: Float64Array): void {
-    const statePtr = this.scratch(64 + BLOCK * 4);
-    const ptr = statePtr + 64;
-    this.f64(statePtr, 7).set(state);
-    for (let s = 0; s < x.length; s += BLOCK) {
+  statisticsLanes(x: Float32Array, state: Float64Array): void {
+    const statePtr = this.scratch(STATE_BYTES + BLOCK * 4);
+    const ptr = statePtr + STATE_BYTES;
+    this.f64(statePtr, 19).set(state);
+    const direct = this.at(x);
+    if (direct >= 0) this.k.statisticsLanes(direct, x.length, statePtr);
+    for (let s = 0; s < x.length && direct < 0; s += BLOCK) {
       const len = Math.min(BLOCK, x.length - s);
       this.f32(ptr, len).set(x.subarray(s, s + len));
-      this.k.statisticsBlock(ptr, len, statePtr);
+      this.k.statisticsLanes(ptr, len, statePtr);
     }
-    state.set(this.f64(statePtr, 7));
+    state.set(this.f64(statePtr, 19));
   }
 
   /** rows[i][e] = fround(rows[i][e] − sub[e]) for every row, bit-identical to subtractInto. */
@@ -195,6 +360,12 @@ class WasmKernels {
     const K = rows.length;
     const n = sub.length;
     const stride = BLOCK * 4;
+    const direct = this.rowsAt(rows);
+    const directSub = this.at(sub);
+    if (direct && directSub >= 0) {
+      this.k.subtractFromRows(direct.ptr, K, n, direct.stride, directSub);
+      return;
+    }
     const subPtr = this.scratch((K + 1) * stride);
     const rowsPtr = subPtr + stride;
     for (let s = 0; s < n; s += BLOCK) {
@@ -212,12 +383,13 @@ class WasmKernels {
    * memory for this call (row.length < 2^32) and added to the float64 counts at the end.
    */
   magnitudeHistogram(row: Float32Array, bucket: number, counts: Float64Array): void {
-    const HIST = 65536;
     const histPtr = this.scratch(HIST * 4 + BLOCK * 4);
     const ptr = histPtr + HIST * 4;
     const hist = new Int32Array(this.k.memory.buffer, histPtr, HIST);
     hist.fill(0);
-    for (let s = 0; s < row.length; s += BLOCK) {
+    const direct = this.at(row);
+    if (direct >= 0) this.k.magnitudeHistogram(direct, row.length, bucket, histPtr);
+    for (let s = 0; s < row.length && direct < 0; s += BLOCK) {
       const len = Math.min(BLOCK, row.length - s);
       this.f32(ptr, len).set(row.subarray(s, s + len));
       this.k.magnitudeHistogram(ptr, len, bucket, histPtr);
@@ -234,14 +406,30 @@ class WasmKernels {
    * (keepBelow = 2^32: keep all), bit-identical to dare.ts's JS loop.
    */
   dareRescale(row: Float32Array, startElement: number, keys: readonly [number, number, number], keepBelow: number, density: number): void {
-    const ptr = this.scratch(BLOCK * 4);
     const keepAll = keepBelow >= 4294967296 ? 1 : 0;
+    const direct = this.at(row);
+    if (direct >= 0) {
+      this.k.dareRescale(direct, row.length, BigInt(startElement), keys[0], keys[1], keys[2], keepAll ? 0 : keepBelow, keepAll, density);
+      return;
+    }
+    const ptr = this.scratch(BLOCK * 4);
     for (let s = 0; s < row.length; s += BLOCK) {
       const len = Math.min(BLOCK, row.length - s);
       const view = this.f32(ptr, len);
       view.set(row.subarray(s, s + len));
       this.k.dareRescale(ptr, len, BigInt(startElement + s), keys[0], keys[1], keys[2], keepAll ? 0 : keepBelow, keepAll, density);
       row.set(this.f32(ptr, len), s);
+    }
+  }
+}
+
+/** gram[i*K+j] (and gram[j*K+i]) += the two lanes of upper-triangle entry (i, j) of gramLanes' accumulators. */
+export function foldGramLanes(lanes: Float64Array, K: number, gram: Float64Array): void {
+  for (let i = 0; i < K; i++) {
+    for (let j = i; j < K; j++) {
+      const v = (lanes[2 * (i * K + j)] as number) + (lanes[2 * (i * K + j) + 1] as number);
+      gram[i * K + j] = (gram[i * K + j] as number) + v;
+      if (j !== i) gram[j * K + i] = (gram[j * K + i] as number) + v;
     }
   }
 }
@@ -253,13 +441,24 @@ export function wasmKernels(): WasmKernels | null {
   if (loaded === undefined) {
     try {
       const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-      loaded = new WasmKernels(instance.exports as unknown as KernelExports);
+      // Shared, so that a reader thread can fill chunk buffers in it (merge/readerThread.ts); growing a shared
+      // memory never moves it.
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+      loaded = new WasmKernels({ ...(instance.exports as unknown as Omit<KernelExports, 'memory'>), memory });
     } catch {
       loaded = null;
     }
   }
   return loaded;
+}
+
+/**
+ * An arena of `bytes` in WASM memory for one job (kernels see at most `maxRows` rows), or null where WebAssembly
+ * SIMD is unavailable, one is already open in this thread, or memory cannot grow that far: use plainFloats then.
+ */
+export function openArena(bytes: number, maxRows: number): WasmArena | null {
+  return wasmKernels()?.openArena(bytes, maxRows) ?? null;
 }
 
 export type { WasmKernels };

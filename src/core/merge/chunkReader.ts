@@ -3,6 +3,8 @@
  * allocated once per job: the whole memory of a streaming pass is these K + 1 buffers (plus what a method adds).
  */
 import type { Checkpoint } from '../formats/types';
+import { plainFloats, type FloatAllocator } from '../kernels/wasm';
+import { readerThreadFor, type RawRead, type ReaderThread } from './readerThread';
 
 /** Default memory budget of a job's chunk buffers: 256 MiB. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
@@ -43,14 +45,23 @@ export interface InputChunk {
 export class TensorChunkReader {
   private readonly baseBuffer: Float32Array;
   private readonly modelBuffers: Float32Array[];
+  /** The inputs in row order: the base (when there is one), then the models. */
+  private readonly inputs: readonly Checkpoint[];
+  /** The buffers in the same order. */
+  readonly rows: readonly Float32Array[];
 
   constructor(
     private readonly base: Checkpoint | undefined,
     private readonly models: readonly Checkpoint[],
     readonly chunkElements: number,
+    alloc: FloatAllocator = plainFloats,
   ) {
-    this.baseBuffer = new Float32Array(base ? chunkElements : 0);
-    this.modelBuffers = models.map(() => new Float32Array(chunkElements));
+    // One block, base first: in a WASM arena the kernels then get the model rows as one pointer and stride.
+    const rows = alloc.rows(models.length + (base ? 1 : 0), chunkElements);
+    this.baseBuffer = base ? rows[0]! : new Float32Array(0);
+    this.modelBuffers = rows.slice(base ? 1 : 0);
+    this.rows = rows;
+    this.inputs = base ? [base, ...models] : models;
   }
 
   /** Bytes held by the buffers. */
@@ -60,15 +71,31 @@ export class TensorChunkReader {
 
   /** Elements [start, end) of `name` from every input; the views stay valid until the next call. */
   async read(name: string, start: number, end: number): Promise<InputChunk> {
+    const chunk = this.view(start, end);
+    await Promise.all([
+      this.base ? this.base.readFloat32(name, start, end, chunk.base) : Promise.resolve(chunk.base),
+      ...this.models.map((m, i) => m.readFloat32(name, start, end, chunk.models[i])),
+    ]);
+    return chunk;
+  }
+
+  /** Reads elements [start, end) of `name` into row j only (0 = the base when there is one). */
+  async readRow(j: number, name: string, start: number, end: number): Promise<void> {
+    await this.inputs[j]!.readFloat32(name, start, end, this.rows[j]!.subarray(0, end - start));
+  }
+
+  /** The views of elements [start, end) as the buffers hold them now (filled by read, readRow or another thread). */
+  view(start: number, end: number): InputChunk {
     const n = end - start;
     if (n > this.chunkElements) throw new Error(`chunk of ${n} elements exceeds the buffer of ${this.chunkElements}`);
-    const base = this.baseBuffer.subarray(0, this.base ? n : 0);
-    const models = this.modelBuffers.map((b) => b.subarray(0, n));
-    await Promise.all([
-      this.base ? this.base.readFloat32(name, start, end, base) : Promise.resolve(base),
-      ...this.models.map((m, i) => m.readFloat32(name, start, end, models[i])),
-    ]);
-    return { start, end, base, models };
+    return { start, end, base: this.baseBuffer.subarray(0, this.base ? n : 0), models: this.modelBuffers.map((b) => b.subarray(0, n)) };
+  }
+
+  /** Where the reader thread may put row j's elements [start, end) of `name`, or undefined (read it here). */
+  rawRead(j: number, name: string, start: number, end: number): RawRead | undefined {
+    const source = this.inputs[j]!.float32Source?.(name);
+    if (!source) return undefined;
+    return { fd: source.fd, position: source.offset + start * 4, bytes: (end - start) * 4, dest: this.rows[j]!.byteOffset };
   }
 }
 
@@ -97,35 +124,88 @@ export interface ChunkItem {
   read: boolean;
 }
 
+/** Buffer sets of a pipeline: with a reader thread, up to three chunks are read ahead of the one computed on. */
+function slotsFor(chunkElements: number): number {
+  return chunkElements <= 2 * CACHE_CHUNK_ELEMENTS ? 4 : 2;
+}
+
 /**
- * Reads chunks one ahead: while the caller computes on chunk n (in one buffer set), chunk n + 1 is being read into
- * the other, on libuv's I/O threads, so reading and computing overlap. Items with `read: false` (tensors copied
- * through) are handed over in order without reading, the prefetch running on behind them.
+ * Reads chunks ahead of the caller, so that reading and computing overlap. With its buffers in the WASM kernels'
+ * shared memory (an arena), the inputs' raw float32 rows are read by the reader thread (readerThread.ts), up to
+ * three chunks ahead; rows that need decoding, and everything else, are read here one chunk ahead by
+ * readFloat32, on libuv's I/O threads. Items with `read: false` (tensors copied through) are handed over in order
+ * without reading, the reads running on behind them.
  */
 export class ChunkPipeline {
-  private readonly readers: [TensorChunkReader, TensorChunkReader];
-  private slot = 0;
+  private readonly slots: TensorChunkReader[];
+  private readonly memory: WebAssembly.Memory | undefined;
 
-  constructor(base: Checkpoint | undefined, models: readonly Checkpoint[], readonly chunkElements: number) {
-    this.readers = [new TensorChunkReader(base, models, chunkElements), new TensorChunkReader(base, models, chunkElements)];
+  constructor(base: Checkpoint | undefined, models: readonly Checkpoint[], readonly chunkElements: number, alloc: FloatAllocator = plainFloats) {
+    this.memory = alloc.memory;
+    this.slots = Array.from({ length: this.memory ? slotsFor(chunkElements) : 2 }, () => new TensorChunkReader(base, models, chunkElements, alloc));
+  }
+
+  /** Floats the pipeline's buffers take from an allocator at most, for sizing an arena. */
+  static floatsFor(hasBase: boolean, K: number, chunkElements: number): number {
+    return slotsFor(chunkElements) * (K + (hasBase ? 1 : 0)) * chunkElements;
   }
 
   get bufferBytes(): number {
-    return this.readers[0].bufferBytes + this.readers[1].bufferBytes;
+    return this.slots.reduce((s, r) => s + r.bufferBytes, 0);
   }
 
   /**
    * The items in order, each with its chunk when read. A chunk's views stay valid until the next item is asked
-   * for. Leaving the loop early (break, throw) waits for the read in flight, so no read outlives the pass.
+   * for. Leaving the loop early (break, throw) waits for the reads in flight, so no read outlives the pass.
    */
-  async *run<T extends ChunkItem>(items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+  run<T extends ChunkItem>(items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+    const thread = this.memory ? readerThreadFor(this.memory) : undefined;
+    return thread ? this.runThreaded(thread, items) : this.runHere(items);
+  }
+
+  private async *runThreaded<T extends ChunkItem>(thread: ReaderThread, items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+    const S = this.slots.length;
+    const rowCount = this.slots[0]!.rows.length;
+    const rowsOf = Array.from({ length: rowCount }, (_, j) => j);
+    const reads = items.filter((it) => it.read);
+    const plans = reads.map((it, r) => {
+      const slot = this.slots[r % S]!;
+      const raw = rowsOf.map((j) => slot.rawRead(j, it.name, it.start, it.end));
+      return { raw: raw.filter((x): x is RawRead => x !== undefined), here: rowsOf.filter((j) => raw[j] === undefined) };
+    });
+    const pass = thread.start(
+      plans.map((p) => p.raw),
+      S,
+    );
+    let r = 0;
+    try {
+      for (const item of items) {
+        if (!item.read) {
+          yield { item, chunk: undefined };
+          continue;
+        }
+        const slot = this.slots[r % S]!;
+        const failed = await pass.ready(r);
+        const here = failed ? rowsOf : plans[r]!.here;
+        if (here.length > 0) await Promise.all(here.map((j) => slot.readRow(j, item.name, item.start, item.end)));
+        yield { item, chunk: slot.view(item.start, item.end) };
+        pass.release(r);
+        r++;
+      }
+    } finally {
+      await pass.finish();
+    }
+  }
+
+  private async *runHere<T extends ChunkItem>(items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+    let slot = 0;
     const nextRead = (from: number): number => {
       for (let j = from; j < items.length; j++) if (items[j]!.read) return j;
       return -1;
     };
     const start = (j: number): Promise<InputChunk> => {
       const it = items[j]!;
-      const p = this.readers[this.slot++ % 2]!.read(it.name, it.start, it.end);
+      const p = this.slots[slot++ % 2]!.read(it.name, it.start, it.end);
       // Observed here so that a read failing after the caller stopped is not an unhandled rejection.
       p.catch(() => undefined);
       return p;

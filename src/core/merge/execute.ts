@@ -15,7 +15,7 @@
  * TIES at trim_scope `tensor` finds a tensor's thresholds in memory when the tensor fits one chunk, else with two
  * extra reads of that tensor alone, before the output pass.
  *
- * Determinism: chunks are whole Gram blocks (chunkReader.ts) and the result statistics are gathered in fixed
+ * Determinism: the Gram sums run in blocks aligned to the element index (gramPass.ts), the result statistics in fixed
  * blocks, every sum has a fixed order, and DARE's masks depend only on (seed, model, tensor, element). Wall-clock
  * times and the config file's name go only into the record file beside the output, never into the output's
  * `__metadata__`, so the same config — or the record it left — gives a bit-identical output file.
@@ -32,7 +32,8 @@ import { trimBelow, tiesMergeChunk } from './ties';
 import { dareRescaleInPlace } from './dare';
 import { effectiveTaskArithmeticCoefficients } from './awd';
 import type { MergePlan, PlannedTensor } from './plan';
-import { chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, CACHE_CHUNK_ELEMENTS, DEFAULT_MEMORY_BUDGET_BYTES, GRAM_BLOCK_ELEMENTS, type ChunkItem, type InputChunk } from './chunkReader';
+import { openArena, plainFloats } from '../kernels/wasm';
+import { ChunkPipeline, chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, CACHE_CHUNK_ELEMENTS, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
 import { accumulateTensorGrams } from './gramPass';
 import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
@@ -41,6 +42,7 @@ import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodC
 import { hashFilesInBackground } from './inputHashing';
 import type { DigestCache } from './digestCache';
 import { NonFiniteCheckingPipeline } from './nonFiniteGuard';
+import { nonFiniteTotal } from '../kernels/finite';
 import { snapshotInputs } from './inputSnapshot';
 
 export interface RunMergeOptions {
@@ -83,7 +85,7 @@ export type MergeSummary = Omit<MergeResult, 'record' | 'statistics'>;
  * taken at every 131072-element chunk.
  */
 class PeakMemory {
-  private static readonly SAMPLE_MS = 10;
+  private static readonly SAMPLE_MS = 50;
   peak = process.memoryUsage.rss();
   private last = performance.now();
   sample(force = false): void {
@@ -103,14 +105,13 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const method = config.merge_method;
   const K = plan.models.length;
   const chunkElements = opts.chunkElements ?? chunkElementsFor(K, opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
-  // The buffers hold chunkElements; passes whose result does not depend on chunking read smaller, cache-sized
-  // chunks (CACHE_CHUNK_ELEMENTS), and the Gram pass whole Gram blocks, so that AWD is the same bits whatever the
-  // budget. TIES at tensor scope keeps the budget's chunk: a tensor that fits one is thresholded in memory.
+  // The buffers hold chunkElements; the passes, whose results do not depend on chunking (the Gram pass sums in
+  // blocks aligned to the element index: gramPass.ts), read smaller, cache-sized chunks (CACHE_CHUNK_ELEMENTS).
+  // TIES at tensor scope keeps the budget's chunk: a tensor that fits one is thresholded in memory.
   const streamChunk = opts.chunkElements ?? Math.min(chunkElements, CACHE_CHUNK_ELEMENTS);
-  const gramChunk = opts.chunkElements ?? Math.min(chunkElements, GRAM_BLOCK_ELEMENTS);
   const tiesInMemory = method === 'ties' && config.parameters.trim_scope === 'tensor';
   /** What the buffers must hold: the largest chunk any pass of this merge reads. */
-  const bufferChunk = tiesInMemory ? chunkElements : Math.max(streamChunk, config.awd ? gramChunk : 0);
+  const bufferChunk = tiesInMemory ? chunkElements : streamChunk;
   const log = opts.log ?? (() => undefined);
   const memory = new PeakMemory();
   const base = method === 'linear' ? undefined : plan.base;
@@ -120,13 +121,16 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const inputFiles = [...(plan.base?.files ?? []), ...plan.models.flatMap((m) => m.files)];
   const inputsAtStart = await snapshotInputs(inputFiles);
   const hashing = hashFilesInBackground(inputFiles, opts.digestCache);
+  // Every chunk buffer of the passes in WASM memory where possible, so the kernels take them without copying.
+  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk) + 3 * bufferChunk) * 4, K + 1);
+  const alloc = arena ?? plainFloats;
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
   let written: string[] = [];
   try {
     const merged = plan.tensors.filter((t) => t.action === 'merge');
-    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, bufferChunk, config.allow_nonfinite === true, log);
+    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, bufferChunk, config.allow_nonfinite === true, log, alloc);
     const inputs: (Checkpoint | undefined)[] = [base, ...plan.models];
     const perElement = new Map(merged.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
     const byName = new Map(plan.tensors.map((t) => [t.name, t]));
@@ -136,7 +140,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     let awd: ReturnType<typeof runAwd> | undefined;
     if (config.awd && base) {
       log(`statistics pass: Gram matrices of ${K} task vectors over ${merged.length} tensors`);
-      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements: gramChunk, signal: opts.signal, onProgress: opts.onProgress }, pipeline);
+      const grams = await accumulateTensorGrams(base, plan.models, merged, { chunkElements: streamChunk, signal: opts.signal, onProgress: opts.onProgress }, pipeline);
       passes++;
       awd = runAwd(grams, K, config.awd, plan.weights, config.parameters.lambda);
       log(`AWD (${config.awd.granularity}): mean |cos| ${awd.report.mean_abs_cos_before.toFixed(4)} → ${awd.report.mean_abs_cos_after.toFixed(4)}, ‖δ‖/mean‖τ‖ = ${awd.report.delta_norm_relative.toFixed(4)}`);
@@ -144,9 +148,9 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const coefficientsOf = new Map<string, Float64Array>();
     if (awd) merged.forEach((t, i) => coefficientsOf.set(t.name, awd.coefficientsPerTensor[i]!));
 
-    const delta = new Float32Array(awd && method !== 'task_arithmetic' ? bufferChunk : 0);
-    const mergedTask = new Float32Array(bufferChunk);
-    const output = new Float32Array(bufferChunk);
+    const delta = alloc.floats(awd && method !== 'task_arithmetic' ? bufferChunk : 0);
+    const mergedTask = alloc.floats(bufferChunk);
+    const output = alloc.floats(bufferChunk);
 
     /** Turns a chunk's model rows into τ̂_i (τ_i without AWD), in place. */
     const toTaskVectors = (name: string, chunk: InputChunk): void => {
@@ -218,7 +222,10 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     );
     let stats: TensorStatisticsAccumulator | undefined;
     throwIfCancelled(opts.signal);
-    for await (const { item, chunk } of pipeline.run(items)) {
+    // Task arithmetic screens its inputs for NaN/Inf only where the result has one (any non-finite input reaches
+    // θ_0 + Σ c_i τ_i: 0·Inf is NaN); the other methods can drop one (TIES elects no sign for a NaN), so their
+    // inputs are screened as they arrive.
+    for await (const { item, chunk } of pipeline.run(items, method === 'task_arithmetic' ? 'deferred' : 'eager')) {
       const t = byName.get(item.name)!;
       if (!chunk) {
         await copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
@@ -233,6 +240,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
         weightedAverageInto(chunk.models, plan.weights, result);
       } else if (method === 'task_arithmetic') {
         baseWithWeightedSumOfDifferences(chunk.base, chunk.models, taCoefficients.get(t.name)!, result);
+        if (nonFiniteTotal(result) > 0) pipeline.screen(t.name, chunk);
       } else {
         toTaskVectors(t.name, chunk);
         const rows = chunk.models;
@@ -309,6 +317,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     if (recordFile) await rm(recordFile, { force: true });
     for (const f of written) await rm(f, { force: true });
     throw e;
+  } finally {
+    arena?.release();
   }
 }
 

@@ -4,8 +4,10 @@
  * The model-level Gram matrix is the sum of the per-tensor ones, added in tensor order so it is deterministic.
  */
 import type { Checkpoint } from '../formats/types';
-import { accumulateGramOfDifferences } from '../kernels/gram';
+import { BlockedGram } from '../kernels/gram';
+import { openArena } from '../kernels/wasm';
 import { ChunkPipeline, chunkItems, inputBytesPerElement, GRAM_BLOCK_ELEMENTS } from './chunkReader';
+import { NonFiniteCheckingPipeline } from './nonFiniteGuard';
 import { ProgressMeter, throwIfCancelled, type ProgressListener } from './progress';
 
 export interface TensorGram {
@@ -27,27 +29,44 @@ export async function accumulateTensorGrams(
   models: readonly Checkpoint[],
   tensors: readonly { name: string; elements: number }[],
   opts: GramPassOptions,
-  pipeline = new ChunkPipeline(base, models, opts.chunkElements),
+  pipeline?: ChunkPipeline,
+): Promise<TensorGram[]> {
+  if (pipeline) return gramPass(base, models, tensors, opts, pipeline);
+  // A pipeline of its own, its buffers in WASM memory (zero-copy kernels) where possible.
+  const arena = openArena(ChunkPipeline.floatsFor(true, models.length, opts.chunkElements) * 4, models.length + 1);
+  try {
+    return await gramPass(base, models, tensors, opts, new ChunkPipeline(base, models, opts.chunkElements, arena ?? undefined));
+  } finally {
+    arena?.release();
+  }
+}
+
+async function gramPass(
+  base: Checkpoint,
+  models: readonly Checkpoint[],
+  tensors: readonly { name: string; elements: number }[],
+  opts: GramPassOptions,
+  pipeline: ChunkPipeline,
 ): Promise<TensorGram[]> {
   const K = models.length;
   const inputs = [base, ...models];
   const perElement = new Map(tensors.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
   const meter = new ProgressMeter('statistics', tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
-  const grams = new Map(tensors.map((t) => [t.name, new Float64Array(K * K)]));
+  // Blocks aligned to the element index (see GRAM_BLOCK_ELEMENTS): the same bits whatever the chunks.
+  const grams = new Map(tensors.map((t) => [t.name, new BlockedGram(K, t.elements, GRAM_BLOCK_ELEMENTS)]));
   throwIfCancelled(opts.signal);
-  for await (const { item, chunk } of pipeline.run(chunkItems(tensors, Math.min(opts.chunkElements, pipeline.chunkElements)))) {
+  // With the NaN/Inf guard, an input chunk is screened only when its Gram diagonal stops being finite.
+  const guard = pipeline instanceof NonFiniteCheckingPipeline ? pipeline : undefined;
+  const items = chunkItems(tensors, Math.min(opts.chunkElements, pipeline.chunkElements));
+  for await (const { item, chunk } of guard ? guard.run(items, 'deferred') : pipeline.run(items)) {
     const gram = grams.get(item.name)!;
-    // Block by block, aligned to the element index (see GRAM_BLOCK_ELEMENTS).
-    for (let b = 0; b < item.end - item.start; ) {
-      const blockEnd = Math.min(item.end - item.start, GRAM_BLOCK_ELEMENTS - ((item.start + b) % GRAM_BLOCK_ELEMENTS) + b);
-      accumulateGramOfDifferences(chunk!.models.map((m) => m.subarray(b, blockEnd)), chunk!.base.subarray(b, blockEnd), gram);
-      b = blockEnd;
-    }
+    gram.add(chunk!.models, chunk!.base);
+    if (guard && !gram.finite()) guard.screen(item.name, chunk!);
     meter.add((item.end - item.start) * perElement.get(item.name)!, item.name);
     throwIfCancelled(opts.signal);
   }
   meter.end();
-  return tensors.map((t) => ({ name: t.name, elements: t.elements, gram: grams.get(t.name)! }));
+  return tensors.map((t) => ({ name: t.name, elements: t.elements, gram: grams.get(t.name)!.gram }));
 }
 
 /** Σ_t G_t, summed in the given order. */

@@ -9,6 +9,7 @@ import { AwdError, AwdErrorList } from '../errors';
 import type { Checkpoint } from '../formats/types';
 import { ChunkPipeline, type ChunkItem, type InputChunk } from './chunkReader';
 import { nonFiniteTotal } from '../kernels/finite';
+import { plainFloats, type FloatAllocator } from '../kernels/wasm';
 
 /** NaN, +Inf and −Inf counts of one tensor of one input. */
 export interface NonFiniteCount {
@@ -75,8 +76,9 @@ export class NonFiniteCheckingPipeline extends ChunkPipeline {
     chunkElements: number,
     private readonly allow: boolean,
     private readonly log: (message: string) => void = () => undefined,
+    alloc: FloatAllocator = plainFloats,
   ) {
-    super(base, models, chunkElements);
+    super(base, models, chunkElements, alloc);
     this.inputs = [...(base ? [base] : []), ...models];
   }
 
@@ -85,15 +87,26 @@ export class NonFiniteCheckingPipeline extends ChunkPipeline {
     return [...this.counts.values()];
   }
 
-  override async *run<T extends ChunkItem>(items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+  /**
+   * The items as ChunkPipeline.run gives them. `eager`: every chunk is screened before it is handed out.
+   * `deferred`: the caller screens (screen()) only the chunks whose result shows a non-finite value — for
+   * computations where any NaN/Inf input is bound to reach the result (task arithmetic's output, a Gram
+   * diagonal), which spares reading every input element once more.
+   */
+  override async *run<T extends ChunkItem>(items: readonly T[], mode: 'eager' | 'deferred' = 'eager'): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
     for await (const entry of super.run(items)) {
-      if (entry.chunk) this.inspect(entry.item.name, entry.chunk);
+      if (entry.chunk && mode === 'eager') this.inspect(entry.item.name, entry.chunk);
       yield entry;
     }
     if (this.counts.size === 0 || this.reported) return;
     if (!this.allow) throw nonFiniteError(this.found);
     this.reported = true;
     for (const c of this.found) this.log(`warning: ${c.input}, tensor "${c.tensor}": holds ${describeCount(c)} (allow_nonfinite: true, merged anyway)`);
+  }
+
+  /** Screens a chunk of a deferred run (its inputs as read: unchanged by the caller). */
+  screen(tensor: string, chunk: InputChunk): void {
+    this.inspect(tensor, chunk);
   }
 
   private inspect(tensor: string, chunk: InputChunk): void {

@@ -35,44 +35,70 @@ export interface BlockSums {
   inf: number;
 }
 
-/** The reference loop of a block's sums (float64, element order). */
+/** Lanes of the block sums: element e of a block goes to lane e % 4 (four independent float64 sums). */
+const LANES = 4;
+
+/**
+ * The reference of a block's sums: element e (from the block's start) adds to lane e % 4 of Σx and Σx² (float64;
+ * a non-finite x adds +0) and updates that lane's min and max (x < min, x > max: the first of equal values stays)
+ * when finite; NaN and ±Inf are counted. The lanes start at 0 and at the min/max carried in, and combineLanes
+ * folds them in a fixed order. The WASM kernel (blockSumsWasm) gives the same bits, several times faster.
+ */
 export function blockSumsJs(x: Float32Array, minBefore: number, maxBefore: number): BlockSums {
-  let n = 0;
-  let sum = 0;
-  let squares = 0;
-  let min = minBefore;
-  let max = maxBefore;
-  let nan = 0;
-  let inf = 0;
+  const state = initialLanes(minBefore, maxBefore);
   for (let e = 0; e < x.length; e++) {
     const v = x[e]!;
+    const l = e % LANES;
     if (v - v === 0) {
-      n++;
-      sum += v;
-      squares += v * v;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    } else if (v !== v) {
-      nan++;
+      state[l] = state[l]! + v;
+      state[4 + l] = state[4 + l]! + v * v;
+      if (v < state[8 + l]!) state[8 + l] = v;
+      if (v > state[12 + l]!) state[12 + l] = v;
+      state[16]!++;
     } else {
-      inf++;
+      state[l] = state[l]! + 0;
+      state[4 + l] = state[4 + l]! + 0;
+      if (v !== v) state[17]!++;
+      else state[18]!++;
     }
   }
-  return { n, sum, squares, min, max, nan, inf };
+  return combineLanes(state);
 }
 
-const wasmState = new Float64Array(7);
+/** The lane state (see WasmKernels.statisticsLanes) of an empty block. */
+function initialLanes(minBefore: number, maxBefore: number): Float64Array {
+  const state = new Float64Array(19);
+  state.fill(minBefore, 8, 12);
+  state.fill(maxBefore, 12, 16);
+  return state;
+}
+
+/** The block's sums from its lanes: (l0 + l1) + (l2 + l3); min and max taken lane by lane in order. */
+function combineLanes(s: Float64Array): BlockSums {
+  let min = s[8]!;
+  let max = s[12]!;
+  for (let l = 1; l < LANES; l++) {
+    if (s[8 + l]! < min) min = s[8 + l]!;
+    if (s[12 + l]! > max) max = s[12 + l]!;
+  }
+  return {
+    sum: s[0]! + s[1]! + (s[2]! + s[3]!),
+    squares: s[4]! + s[5]! + (s[6]! + s[7]!),
+    min,
+    max,
+    n: s[16]!,
+    nan: s[17]!,
+    inf: s[18]!,
+  };
+}
 
 /** blockSumsJs in the WASM kernel (the same bits); the JS loop where WebAssembly SIMD is unavailable. */
 export function blockSumsWasm(x: Float32Array, minBefore: number, maxBefore: number): BlockSums {
   const wasm = wasmKernels();
   if (!wasm) return blockSumsJs(x, minBefore, maxBefore);
-  const s = wasmState;
-  s.fill(0);
-  s[2] = minBefore;
-  s[3] = maxBefore;
-  wasm.statisticsBlock(x, s);
-  return { sum: s[0]!, squares: s[1]!, min: s[2]!, max: s[3]!, n: s[4]!, nan: s[5]!, inf: s[6]! };
+  const state = initialLanes(minBefore, maxBefore);
+  wasm.statisticsLanes(x, state);
+  return combineLanes(state);
 }
 
 export class TensorStatisticsAccumulator {
@@ -112,7 +138,7 @@ export class TensorStatisticsAccumulator {
 
   /**
    * One pass over a block: Σx, Σx², min, max of the finite entries; the block's M2 = Σx² − (Σx)²/n (float64 over
-   * ≤ 65536 values). The WASM kernel runs the same loop in the same order (the same bits) about 2–4× faster.
+   * ≤ 65536 values, four lanes: blockSumsJs). The WASM kernel gives the same bits.
    */
   private addBlock(x: Float32Array): void {
     this.total += x.length;

@@ -158,8 +158,34 @@ export function gramOfDifferencesUpper(models: usize, K: i32, n: i32, stride: us
  * float32 (task arithmetic's output θ_0 + m in one pass).
  */
 export function weightedSumOfDifferences(base: usize, models: usize, K: i32, n: i32, stride: usize, coeffs: usize, out: usize, plusBase: i32): void {
+  // Eight elements a step: four independent float64 chains hide the add latency (each element's sum still runs
+  // in the order i = 0..K−1).
+  const n8 = n & ~7;
+  for (let e = 0; e < n8; e += 8) {
+    const o = <usize>e << 2;
+    const b0 = v128.load(base + o);
+    const b1 = v128.load(base + o, 16);
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let a2 = f64x2.splat(0);
+    let a3 = f64x2.splat(0);
+    for (let i = 0; i < K; i++) {
+      const c = f64x2.splat(load<f64>(coeffs + (<usize>i << 3)));
+      const m = models + <usize>i * stride + o;
+      const t0 = f32x4.sub(v128.load(m), b0);
+      const t1 = f32x4.sub(v128.load(m, 16), b1);
+      a0 = f64x2.add(a0, f64x2.mul(c, f64x2.promote_low_f32x4(t0)));
+      a1 = f64x2.add(a1, f64x2.mul(c, f64x2.promote_low_f32x4(v128.shuffle<f32>(t0, t0, 2, 3, 0, 1))));
+      a2 = f64x2.add(a2, f64x2.mul(c, f64x2.promote_low_f32x4(t1)));
+      a3 = f64x2.add(a3, f64x2.mul(c, f64x2.promote_low_f32x4(v128.shuffle<f32>(t1, t1, 2, 3, 0, 1))));
+    }
+    const m0 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5);
+    const m1 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 1, 4, 5);
+    v128.store(out + o, plusBase ? f32x4.add(b0, m0) : m0);
+    v128.store(out + o, plusBase ? f32x4.add(b1, m1) : m1, 16);
+  }
   const nv = n & ~3;
-  for (let e = 0; e < nv; e += 4) {
+  for (let e = n8; e < nv; e += 4) {
     const o = <usize>e << 2;
     const b = v128.load(base + o);
     let lo = f64x2.splat(0);
@@ -461,39 +487,68 @@ export function countNonFinite(row: usize, n: i32): i32 {
 }
 
 /**
- * One block of merge/tensorStats.ts's accumulation, continuing the running values in state (float64 ×7: Σx, Σx²,
- * min, max over the finite x, then the counts of finite, NaN and ±Inf entries), in element order so the sums are
- * the same bits as the JS loop (float64 adds are not reassociated; min/max keep the first of equal values).
+ * merge/tensorStats.ts's block statistics, continued in state: element e (counted from the block's start, which
+ * every call continues in steps of 4) goes to lane e % 4 of Σx, Σx² (float64; a non-finite x adds +0), min and
+ * max (x < min / x > max, the first of equal values staying: f32x4.pmin/pmax) over the finite x; then the counts
+ * of finite, NaN and ±Inf entries. state: float64 × 19 = sums[4], squares[4], min[4], max[4], finite, nan, inf.
+ * Bit-identical to blockLanesJs.
  */
-export function statisticsBlock(x: usize, n: i32, state: usize): void {
-  let sum = load<f64>(state);
-  let squares = load<f64>(state, 8);
-  let lo = load<f64>(state, 16);
-  let hi = load<f64>(state, 24);
-  let finite = 0;
-  let nan = 0;
-  let inf = 0;
-  for (let e = 0; e < n; e++) {
+export function statisticsLanes(x: usize, n: i32, state: usize): void {
+  let s01 = v128.load(state);
+  let s23 = v128.load(state, 16);
+  let q01 = v128.load(state, 32);
+  let q23 = v128.load(state, 48);
+  let lo = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(state, 64)), f32x4.demote_f64x2_zero(v128.load(state, 80)), 0, 1, 4, 5);
+  let hi = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(state, 96)), f32x4.demote_f64x2_zero(v128.load(state, 112)), 0, 1, 4, 5);
+  const exponent = i32x4.splat(0x7f800000);
+  const inf = f32x4.splat(Infinity);
+  const ninf = f32x4.splat(-Infinity);
+  let finite = i32x4.splat(0);
+  let nan = i32x4.splat(0);
+  const nv = n & ~3;
+  for (let e = 0; e < nv; e += 4) {
+    const v = v128.load(x + (<usize>e << 2));
+    const ok = i32x4.ne(v128.and(v, exponent), exponent);
+    const z = v128.and(v, ok);
+    const a = f64x2.promote_low_f32x4(z);
+    const b = f64x2.promote_low_f32x4(v128.shuffle<f32>(z, z, 2, 3, 0, 1));
+    s01 = f64x2.add(s01, a);
+    s23 = f64x2.add(s23, b);
+    q01 = f64x2.add(q01, f64x2.mul(a, a));
+    q23 = f64x2.add(q23, f64x2.mul(b, b));
+    lo = f32x4.pmin(lo, v128.bitselect(v, inf, ok));
+    hi = f32x4.pmax(hi, v128.bitselect(v, ninf, ok));
+    finite = i32x4.sub(finite, ok);
+    nan = i32x4.sub(nan, f32x4.ne(v, v));
+  }
+  v128.store(state, s01);
+  v128.store(state, s23, 16);
+  v128.store(state, q01, 32);
+  v128.store(state, q23, 48);
+  v128.store(state, f64x2.promote_low_f32x4(lo), 64);
+  v128.store(state, f64x2.promote_low_f32x4(v128.shuffle<f32>(lo, lo, 2, 3, 0, 1)), 80);
+  v128.store(state, f64x2.promote_low_f32x4(hi), 96);
+  v128.store(state, f64x2.promote_low_f32x4(v128.shuffle<f32>(hi, hi, 2, 3, 0, 1)), 112);
+  let nf = i32x4.extract_lane(finite, 0) + i32x4.extract_lane(finite, 1) + i32x4.extract_lane(finite, 2) + i32x4.extract_lane(finite, 3);
+  let nn = i32x4.extract_lane(nan, 0) + i32x4.extract_lane(nan, 1) + i32x4.extract_lane(nan, 2) + i32x4.extract_lane(nan, 3);
+  for (let e = nv; e < n; e++) {
     const v = <f64>load<f32>(x + (<usize>e << 2));
+    const lane = <usize>(e & 3) << 3;
     if (v - v == 0) {
-      finite++;
-      sum += v;
-      squares += v * v;
-      lo = select<f64>(v, lo, v < lo);
-      hi = select<f64>(v, hi, v > hi);
-    } else if (v != v) {
-      nan++;
+      nf++;
+      store<f64>(state + lane, load<f64>(state + lane) + v);
+      store<f64>(state + lane, load<f64>(state + lane, 32) + v * v, 32);
+      if (v < load<f64>(state + lane, 64)) store<f64>(state + lane, v, 64);
+      if (v > load<f64>(state + lane, 96)) store<f64>(state + lane, v, 96);
     } else {
-      inf++;
+      store<f64>(state + lane, load<f64>(state + lane) + 0, 0);
+      store<f64>(state + lane, load<f64>(state + lane, 32) + 0, 32);
+      if (v != v) nn++;
     }
   }
-  store<f64>(state, sum);
-  store<f64>(state, squares, 8);
-  store<f64>(state, lo, 16);
-  store<f64>(state, hi, 24);
-  store<f64>(state, load<f64>(state, 32) + <f64>finite, 32);
-  store<f64>(state, load<f64>(state, 40) + <f64>nan, 40);
-  store<f64>(state, load<f64>(state, 48) + <f64>inf, 48);
+  store<f64>(state, load<f64>(state, 128) + <f64>nf, 128);
+  store<f64>(state, load<f64>(state, 136) + <f64>nn, 136);
+  store<f64>(state, load<f64>(state, 144) + <f64>(n - nf - nn), 144);
 }
 
 /** rows_i[e] = rows_i[e] − sub[e] in float32 for i < K (τ = θ_i − θ_0, and τ̂ = τ − δ), as subtractInto. */
