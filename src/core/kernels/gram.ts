@@ -12,7 +12,7 @@ import { foldGramLanes, wasmKernels } from './wasm';
 /** Below this many elements per row the copy into WASM memory costs more than the JS loop. */
 const WASM_MIN_ELEMENTS = 1024;
 /** From this many elements per row on, the float32-product kernel meets 1e-7 relative for |cos| ≥ 0.01. */
-const FAST_FROM = 524288;
+export const FAST_FROM = 524288;
 
 /** gram[i*K+j] += Σ_e rows[i][e]·rows[j][e] for all i, j (full symmetric K×K, row-major, K = rows.length). */
 export function accumulateGram(rows: readonly Float32Array[], gram: Float64Array): void {
@@ -43,8 +43,9 @@ const SEGMENT = 128;
  * the same bits whatever the pieces: the sums run in blocks of `blockElements` aligned to the element index,
  * each block's lane accumulators (kernels/wasm.ts gramLanes) continued across pieces and folded into the float64
  * Gram when the block is complete, in segments of 128 elements aligned to the block (a piece's unaligned end
- * waits in a small staging copy for the next piece). Each block takes the fast kernel when it is at least
- * FAST_FROM long, the exact one otherwise — decided by the block, never by a piece.
+ * waits in a small staging copy for the next piece). A tensor of at least FAST_FROM elements takes the fast
+ * kernel, a smaller one the exact kernel (the fast kernel's error relative to an entry shrinks with the length
+ * summed over) — decided by the tensor, never by a piece.
  */
 export class BlockedGram {
   readonly gram: Float64Array;
@@ -65,6 +66,24 @@ export class BlockedGram {
     this.stageModels = Array.from({ length: K }, () => new Float32Array(SEGMENT));
   }
 
+  /**
+   * Adds a whole block summed elsewhere (kernels/wasm.ts gramLanes from zeroed lanes, by the rules above: the
+   * next block in order, fast kernel iff the tensor has FAST_FROM elements), folding its lanes as add() would.
+   */
+  addBlockLanes(lanes: Float64Array, length: number): void {
+    const blockEnd = Math.min(this.elements, this.done + this.blockElements);
+    if (this.staged !== 0 || this.done % this.blockElements !== 0 || this.done + length !== blockEnd) {
+      throw new RangeError(`BlockedGram: a block of ${length} elements at ${this.done} is not the next whole block`);
+    }
+    foldGramLanes(lanes, this.K, this.gram);
+    this.done = blockEnd;
+  }
+
+  /** True when the tensor takes the exact (float64 products) kernel. */
+  get exact(): boolean {
+    return this.elements < FAST_FROM;
+  }
+
   /** Adds τ_i = fround(models[i] − base) for the next piece of the tensor (pieces in order, no gaps). */
   add(models: readonly Float32Array[], base: Float32Array): void {
     const n = checkGramShapes(models, this.gram, 'BlockedGram');
@@ -74,7 +93,7 @@ export class BlockedGram {
       const at = this.done + b;
       const blockStart = at - (at % this.blockElements);
       const blockEnd = Math.min(this.elements, blockStart + this.blockElements);
-      const exact = blockEnd - blockStart < FAST_FROM;
+      const exact = this.exact;
       let p = b;
       const end = Math.min(n, b + blockEnd - at);
       if (this.staged > 0) {

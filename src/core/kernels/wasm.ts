@@ -31,6 +31,8 @@ interface KernelExports {
   statisticsLanes(x: number, n: number, state: number): void;
   subtractFromRows(rows: number, K: number, n: number, stride: number, sub: number): void;
   magnitudeHistogram(row: number, n: number, bucket: number, hist: number): void;
+  addScaled(out: number, base: number, m: number, n: number, scale: number): void;
+  bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
 }
 
 /** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */
@@ -88,9 +90,23 @@ class WasmKernels {
   /** End of the memory any arena has handed out: above it, memory is as grown, all zero. */
   private touched = 0;
 
-  constructor(k: KernelExports) {
+  constructor(
+    k: KernelExports,
+    /** The compiled module: a helper thread instantiates it on the same shared memory (merge/helperThread.ts). */
+    readonly module: WebAssembly.Module,
+  ) {
     this.k = k;
     this.base = align16(k.heapBase());
+  }
+
+  /** The shared memory the kernels work in. */
+  get memory(): WebAssembly.Memory {
+    return this.k.memory;
+  }
+
+  /** The raw kernel exports, for code that passes pointers into the shared memory itself (helperThread.ts). */
+  get exports(): Readonly<Record<string, unknown>> {
+    return this.k as unknown as Record<string, unknown>;
   }
 
   /** Makes sure `bytes` of scratch exist after the heap base; returns the scratch start. */
@@ -444,8 +460,9 @@ export function wasmKernels(): WasmKernels | null {
       // Shared, so that a reader thread can fill chunk buffers in it (merge/readerThread.ts); growing a shared
       // memory never moves it.
       const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-      loaded = new WasmKernels({ ...(instance.exports as unknown as Omit<KernelExports, 'memory'>), memory });
+      const module = new WebAssembly.Module(bytes);
+      const instance = new WebAssembly.Instance(module, { env: { memory } });
+      loaded = new WasmKernels({ ...(instance.exports as unknown as Omit<KernelExports, 'memory'>), memory }, module);
     } catch {
       loaded = null;
     }

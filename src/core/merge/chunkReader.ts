@@ -3,18 +3,19 @@
  * allocated once per job: the whole memory of a streaming pass is these K + 1 buffers (plus what a method adds).
  */
 import type { Checkpoint } from '../formats/types';
-import { plainFloats, type FloatAllocator } from '../kernels/wasm';
-import { readerThreadFor, type RawRead, type ReaderThread } from './readerThread';
+import { plainFloats, wasmKernels, type FloatAllocator } from '../kernels/wasm';
+import { helperThreadFor, type ChunkOp, type HelperThread, type RawRead } from './helperThread';
 
 /** Default memory budget of a job's chunk buffers: 256 MiB. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
- * Elements per block of the Gram accumulation: blocks are aligned to the tensor's element index, so when chunks are
- * whole blocks the Gram matrices — and so AWD and the output — are the same bits whatever the memory budget.
- * 2^19: the size from which kernels/gram.ts takes its fast kernel (smaller calls take the exact, slower one).
+ * Elements per block of the Gram accumulation (kernels/gram.ts BlockedGram): blocks are aligned to the element
+ * index and each is folded into the float64 Gram matrix on its own, so the Gram matrices — and so AWD and the
+ * output — are the same bits whatever the chunks, and a pass whose chunks are whole blocks can sum them on two
+ * threads (helperThread.ts). The size of CACHE_CHUNK_ELEMENTS.
  */
-export const GRAM_BLOCK_ELEMENTS = 524288;
+export const GRAM_BLOCK_ELEMENTS = 131072;
 
 /**
  * Elements per chunk of the passes whose result does not depend on the chunk size (task arithmetic, DARE, linear,
@@ -124,7 +125,12 @@ export interface ChunkItem {
   read: boolean;
 }
 
-/** Buffer sets of a pipeline: with a reader thread, up to three chunks are read ahead of the one computed on. */
+/** Per-slot extra bytes of the Gram pass's programs (gramPass.ts): K×K lanes of two float64, K×128 float64 of scratch. */
+export function gramSlotBytes(K: number): number {
+  return 16 * K * K + 8 * 128 * K + 64;
+}
+
+/** Buffer sets of a pipeline: with a helper thread, up to three chunks are read ahead of the one computed on. */
 function slotsFor(chunkElements: number): number {
   return chunkElements <= 2 * CACHE_CHUNK_ELEMENTS ? 4 : 2;
 }
@@ -140,15 +146,29 @@ export class ChunkPipeline {
   private readonly slots: TensorChunkReader[];
   private readonly memory: WebAssembly.Memory | undefined;
 
-  constructor(base: Checkpoint | undefined, models: readonly Checkpoint[], readonly chunkElements: number, alloc: FloatAllocator = plainFloats) {
+  constructor(
+    base: Checkpoint | undefined,
+    models: readonly Checkpoint[],
+    readonly chunkElements: number,
+    alloc: FloatAllocator = plainFloats,
+    /** Bytes of each slot's extra buffers (slotExtra). */
+    readonly extraBytes = 0,
+  ) {
     this.memory = alloc.memory;
     this.slots = Array.from({ length: this.memory ? slotsFor(chunkElements) : 2 }, () => new TensorChunkReader(base, models, chunkElements, alloc));
+    this.slotExtra = this.memory ? this.slots.map(() => alloc.floats(Math.ceil(extraBytes / 4))) : [];
   }
 
   /** Floats the pipeline's buffers take from an allocator at most, for sizing an arena. */
-  static floatsFor(hasBase: boolean, K: number, chunkElements: number): number {
-    return slotsFor(chunkElements) * (K + (hasBase ? 1 : 0)) * chunkElements;
+  static floatsFor(hasBase: boolean, K: number, chunkElements: number, extraBytes = 0): number {
+    return slotsFor(chunkElements) * ((K + (hasBase ? 1 : 0)) * chunkElements + Math.ceil(extraBytes / 4) + 16);
   }
+
+  /**
+   * Per slot, the buffers a program pass keeps beside the input rows (output rows, Gram lanes, statistics states,
+   * results), in WASM memory: `extraBytes` each, as the constructor was given. Empty without an arena.
+   */
+  readonly slotExtra: readonly Float32Array[];
 
   get bufferBytes(): number {
     return this.slots.reduce((s, r) => s + r.bufferBytes, 0);
@@ -159,11 +179,80 @@ export class ChunkPipeline {
    * for. Leaving the loop early (break, throw) waits for the reads in flight, so no read outlives the pass.
    */
   run<T extends ChunkItem>(items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
-    const thread = this.memory ? readerThreadFor(this.memory) : undefined;
+    const thread = this.helper();
     return thread ? this.runThreaded(thread, items) : this.runHere(items);
   }
 
-  private async *runThreaded<T extends ChunkItem>(thread: ReaderThread, items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
+  /** Buffer sets (slots) of the pipeline: item r of a pass is in slot r mod slotCount. */
+  get slotCount(): number {
+    return this.slots.length;
+  }
+
+  private helper(): HelperThread | undefined {
+    const kernels = this.memory ? wasmKernels() : null;
+    return kernels && kernels.memory === this.memory ? helperThreadFor(kernels) : undefined;
+  }
+
+  /**
+   * True when runPrograms can run `items` with `extraBytes` of per-slot buffers: the buffers are in the kernels'
+   * shared memory with that much extra per slot, the helper thread is up, and every input row of every item is
+   * raw float32 that the threads can read themselves.
+   */
+  canRunPrograms(items: readonly ChunkItem[], extraBytes: number): boolean {
+    if (extraBytes > this.extraBytes || !this.helper()) return false;
+    const slot = this.slots[0]!;
+    return items.every((it) => !it.read || slot.rows.every((_, j) => slot.rawRead(j, it.name, it.start, it.end) !== undefined));
+  }
+
+  /**
+   * A pass in which both threads read and compute: for each read item, `ops(item, slot)` gives the kernel calls
+   * to run on it once its rows are in slot `slot` (pointers into that slot's buffers, and into whatever per-slot
+   * buffers the caller keeps). Items come back in order, after their calls ran, with their chunk views; copied
+   * items pass through. Check canRunPrograms first. Leaving early stops the helper before returning.
+   */
+  async *runPrograms<T extends ChunkItem>(
+    items: readonly T[],
+    ops: (item: T, slot: number, chunk: InputChunk) => ChunkOp[],
+  ): AsyncGenerator<{ item: T; chunk: InputChunk | undefined; slot: number }> {
+    const thread = this.helper();
+    if (!thread) throw new Error('runPrograms: no helper thread (check canRunPrograms)');
+    const S = this.slots.length;
+    const rowsOf = Array.from({ length: this.slots[0]!.rows.length }, (_, j) => j);
+    const reads = items.filter((it) => it.read);
+    const programs = reads.map((it, r) => {
+      const slot = this.slots[r % S]!;
+      return { reads: rowsOf.map((j) => slot.rawRead(j, it.name, it.start, it.end)!), ops: ops(it, r % S, slot.view(it.start, it.end)) };
+    });
+    const pass = thread.startPrograms(programs, S);
+    let r = 0;
+    try {
+      for (const item of items) {
+        if (!item.read) {
+          yield { item, chunk: undefined, slot: -1 };
+          continue;
+        }
+        const slot = this.slots[r % S]!;
+        if (!(await pass.ready(r))) {
+          // A read failed on a thread (or the helper died): read here, with readFloat32's errors, and compute here.
+          await Promise.all(rowsOf.map((j) => slot.readRow(j, item.name, item.start, item.end)));
+          pass.runHere(r);
+        }
+        yield { item, chunk: slot.view(item.start, item.end), slot: r % S };
+        pass.release(r);
+        r++;
+      }
+    } finally {
+      await pass.finish();
+    }
+  }
+
+  /** Reads item's rows into `slot` again (its chunk as the files hold it), e.g. after a program changed them. */
+  async reread(slot: number, item: ChunkItem): Promise<void> {
+    const s = this.slots[slot]!;
+    await Promise.all(s.rows.map((_, j) => s.readRow(j, item.name, item.start, item.end)));
+  }
+
+  private async *runThreaded<T extends ChunkItem>(thread: HelperThread, items: readonly T[]): AsyncGenerator<{ item: T; chunk: InputChunk | undefined }> {
     const S = this.slots.length;
     const rowCount = this.slots[0]!.rows.length;
     const rowsOf = Array.from({ length: rowCount }, (_, j) => j);
@@ -173,7 +262,7 @@ export class ChunkPipeline {
       const raw = rowsOf.map((j) => slot.rawRead(j, it.name, it.start, it.end));
       return { raw: raw.filter((x): x is RawRead => x !== undefined), here: rowsOf.filter((j) => raw[j] === undefined) };
     });
-    const pass = thread.start(
+    const pass = thread.startReads(
       plans.map((p) => p.raw),
       S,
     );

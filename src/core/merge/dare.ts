@@ -81,7 +81,7 @@ function checkDareArguments(row: Float32Array, density: number, startElement: nu
 }
 
 /** Integer form of the mask test: h/2^32 < density ⇔ h < ceil(density·2^32) (both sides exact doubles). */
-function keepBelowOf(density: number): number {
+export function keepBelowOf(density: number): number {
   return Math.ceil(density * 4294967296);
 }
 

@@ -28,16 +28,18 @@ import { createSafetensorsWriter, type SafetensorsWriter } from '../formats/safe
 import { buildRecord, recordMetadata, recordPathFor, recordToJson, type MergeRecord } from '../config/record';
 import { baseWithWeightedSumOfDifferences, weightedSumOfDifferences, subtractFromRows } from '../kernels/combine';
 import { MagnitudeThreshold, kthLargestMagnitude } from './magnitude';
-import { trimBelow, tiesMergeChunk } from './ties';
-import { dareRescaleInPlace } from './dare';
+import { trimBelow, tiesMergeChunk, float32AtLeast } from './ties';
+import { dareRescaleInPlace, dareRoundKeys, keepBelowOf } from './dare';
 import { effectiveTaskArithmeticCoefficients } from './awd';
 import type { MergePlan, PlannedTensor } from './plan';
-import { openArena, plainFloats } from '../kernels/wasm';
-import { ChunkPipeline, chunkItems, chunkRanges, chunkElementsFor, inputBytesPerElement, CACHE_CHUNK_ELEMENTS, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
+import { openArena, plainFloats, wasmKernels } from '../kernels/wasm';
+import { ChunkPipeline, chunkItems, gramSlotBytes, chunkRanges, chunkElementsFor, inputBytesPerElement, CACHE_CHUNK_ELEMENTS, DEFAULT_MEMORY_BUDGET_BYTES, type ChunkItem, type InputChunk } from './chunkReader';
 import { accumulateTensorGrams } from './gramPass';
 import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
-import { TensorStatisticsAccumulator, type TensorStatistics } from './tensorStats';
+import { TensorStatisticsAccumulator, STATISTICS_BLOCK, combineLanes, type BlockSums, type TensorStatistics } from './tensorStats';
+import { helperThreads, type ChunkOp } from './helperThread';
+import { sampledThresholdPass, CANDIDATES_PER_CHUNK } from './tiesThresholds';
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
 import { hashFilesInBackground } from './inputHashing';
 import type { DigestCache } from './digestCache';
@@ -109,7 +111,10 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   // blocks aligned to the element index: gramPass.ts), read smaller, cache-sized chunks (CACHE_CHUNK_ELEMENTS).
   // TIES at tensor scope keeps the budget's chunk: a tensor that fits one is thresholded in memory.
   const streamChunk = opts.chunkElements ?? Math.min(chunkElements, CACHE_CHUNK_ELEMENTS);
-  const tiesInMemory = method === 'ties' && config.parameters.trim_scope === 'tensor';
+  // With whole-chunk programs on both threads (helperThread.ts) TIES finds its tensor-scope thresholds in a pass
+  // of its own (tiesThresholds.ts), so it too streams cache-sized chunks.
+  const programs = opts.chunkElements === undefined && streamChunk % STATISTICS_BLOCK === 0 && programsPossible(plan);
+  const tiesInMemory = method === 'ties' && config.parameters.trim_scope === 'tensor' && !programs;
   /** What the buffers must hold: the largest chunk any pass of this merge reads. */
   const bufferChunk = tiesInMemory ? chunkElements : streamChunk;
   const log = opts.log ?? (() => undefined);
@@ -122,15 +127,20 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const inputsAtStart = await snapshotInputs(inputFiles);
   const hashing = hashFilesInBackground(inputFiles, opts.digestCache);
   // Every chunk buffer of the passes in WASM memory where possible, so the kernels take them without copying.
-  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk) + 3 * bufferChunk) * 4, K + 1);
+  const mergedCount = plan.tensors.filter((t) => t.action === 'merge').length;
+  const extraBytes = programs ? programSlotBytes(method, K, bufferChunk, config.awd !== undefined) : 0;
+  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 2 * K * (mergedCount + 1) + 64) * 4, K + 1);
   const alloc = arena ?? plainFloats;
+  /** Task arithmetic's coefficients per merged tensor, K float64 each, in WASM memory for the program passes. */
+  const coefficientFloats = arena?.floats(2 * K * (mergedCount + 1));
+  const coefficientTable = coefficientFloats && new Float64Array(coefficientFloats.buffer, coefficientFloats.byteOffset, K * (mergedCount + 1));
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
   let written: string[] = [];
   try {
     const merged = plan.tensors.filter((t) => t.action === 'merge');
-    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, bufferChunk, config.allow_nonfinite === true, log, alloc);
+    const pipeline = new NonFiniteCheckingPipeline(base, plan.models, bufferChunk, config.allow_nonfinite === true, log, alloc, extraBytes);
     const inputs: (Checkpoint | undefined)[] = [base, ...plan.models];
     const perElement = new Map(merged.map((t) => [t.name, inputBytesPerElement(inputs, t.name)]));
     const byName = new Map(plan.tensors.map((t) => [t.name, t]));
@@ -197,7 +207,36 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       passes += reads;
       for (const t of merged) thresholdsOf.set(t.name, thresholds);
     } else if (method === 'ties') {
-      for (const t of merged.filter((x) => x.elements > chunkElements)) thresholdsOf.set(t.name, (await streamedThresholds([t])).thresholds);
+      const thresholdItems = chunkItems(merged, streamChunk);
+      if (programs && coefficientTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
+        log(`threshold pass: per-tensor magnitude thresholds over ${merged.length} tensors, on two threads`);
+        merged.forEach((t, i) => coefficientTable.set(coefficientsOf.get(t.name) ?? new Float64Array(K), i * K));
+        const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
+        const meter = new ProgressMeter('threshold', merged.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
+        const { thresholds, unresolved } = await sampledThresholdPass(
+          {
+            pipeline,
+            base,
+            models: plan.models,
+            tensors: merged,
+            densities: plan.densities,
+            ...(awd ? { awd: { of: (name: string) => coefficientsOf.get(name)!, pointer: (name: string) => coefficientTable.byteOffset + tensorIndex.get(name)! * K * 8 } } : {}),
+            onChunk: (item) => {
+              meter.add((item.end - item.start) * perElement.get(item.name)!, item.name);
+              memory.sample();
+              throwIfCancelled(opts.signal);
+            },
+          },
+          thresholdItems,
+        );
+        meter.end();
+        passes++;
+        for (const [name, th] of thresholds) thresholdsOf.set(name, th);
+        if (unresolved.length > 0) log(`threshold pass: ${unresolved.length} tensor(s) need the exact histogram passes`);
+        for (const t of unresolved) thresholdsOf.set(t.name, (await streamedThresholds([byName.get(t.name)!])).thresholds);
+      } else {
+        for (const t of merged.filter((x) => x.elements > bufferChunk)) thresholdsOf.set(t.name, (await streamedThresholds([t])).thresholds);
+      }
     }
 
     // Output pass.
@@ -225,13 +264,126 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     // Task arithmetic screens its inputs for NaN/Inf only where the result has one (any non-finite input reaches
     // θ_0 + Σ c_i τ_i: 0·Inf is NaN); the other methods can drop one (TIES elects no sign for a NaN), so their
     // inputs are screened as they arrive.
+    /** The rest of a merged chunk, whoever computed it: statistics (given, or of `result`), write, progress. */
+    const finishChunk = async (t: PlannedTensor, item: ChunkItem, result: Float32Array, blockSums?: readonly BlockSums[]): Promise<void> => {
+      if (item.start === 0) stats = new TensorStatisticsAccumulator();
+      if (blockSums) blockSums.forEach((b, i) => stats!.addBlockSums(b, Math.min(STATISTICS_BLOCK, item.end - item.start - i * STATISTICS_BLOCK)));
+      else stats!.add(result);
+      await out.writeFloat32(t.name, result);
+      if (item.end === t.elements) statistics[t.name] = stats!.result();
+      meter.add((item.end - item.start) * perElement.get(t.name)!, t.name);
+      memory.sample();
+      throwIfCancelled(opts.signal);
+    };
+    const copy = (t: PlannedTensor): Promise<void> => copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
+    if (programs && method === 'task_arithmetic' && coefficientTable && pipeline.canRunPrograms(items, programSlotBytes(method, K, outputChunk, false))) {
+      // Both threads read and compute whole chunks: θ_0 + Σ c_i τ_i, its statistics blocks and its NaN/Inf count,
+      // into the slot's output row; this thread writes them in order.
+      merged.forEach((t, i) => coefficientTable.set(taCoefficients.get(t.name)!, i * K));
+      const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
+      const layout = (slot: number): { out: number; states: number; result: number } => {
+        const at = pipeline.slotExtra[slot]!.byteOffset;
+        const states = at + outputChunk * 4;
+        return { out: at, states, result: states + 160 * Math.ceil(outputChunk / STATISTICS_BLOCK) };
+      };
+      const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
+        const n = item.end - item.start;
+        const { out: o, states, result } = layout(slot);
+        const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
+        const coeffs = coefficientTable.byteOffset + tensorIndex.get(item.name)! * K * 8;
+        const list: ChunkOp[] = [{ fn: 'weightedSumOfDifferences', args: [chunk.base.byteOffset, chunk.models[0]!.byteOffset, K, n, stride, coeffs, o, 1] }];
+        for (let b = 0; b * STATISTICS_BLOCK < n; b++) {
+          const len = Math.min(STATISTICS_BLOCK, n - b * STATISTICS_BLOCK);
+          list.push({ fn: 'statsInit', args: [states + 160 * b] }, { fn: 'statisticsLanes', args: [o + b * STATISTICS_BLOCK * 4, len, states + 160 * b] });
+        }
+        list.push({ fn: 'countNonFiniteInto', args: [o, n, result] });
+        return list;
+      };
+      const memoryBuffer = coefficientTable.buffer;
+      for await (const { item, chunk, slot } of pipeline.runPrograms(items, ops)) {
+        const t = byName.get(item.name)!;
+        if (!chunk) {
+          await copy(t);
+          continue;
+        }
+        const n = item.end - item.start;
+        const { out: o, states, result } = layout(slot);
+        if (new Int32Array(memoryBuffer, result, 1)[0]! > 0) pipeline.screen(t.name, chunk);
+        const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, b) => combineLanes(new Float64Array(memoryBuffer, states + 160 * b, 19)));
+        await finishChunk(t, item, new Float32Array(memoryBuffer, o, n), blockSums);
+      }
+    } else if (programs && method !== 'linear' && method !== 'task_arithmetic' && coefficientTable && pipeline.canRunPrograms(items, programSlotBytes(method, K, outputChunk, false))) {
+      // TIES and DARE on both threads: τ̂, trim or drop-and-rescale, elect and merge (or the weighted sum), θ_0 + λ·m
+      // and its statistics blocks, all in the slot; the inputs' NaN/Inf counts come first (the rows change in place).
+      merged.forEach((t, i) => coefficientTable.set(coefficientsOf.get(t.name) ?? new Float64Array(K), i * K));
+      coefficientTable.set(plan.weights, merged.length * K);
+      const weightsPointer = coefficientTable.byteOffset + merged.length * K * 8;
+      const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
+      const rowsCount = K + 1;
+      const layout = (slot: number): { delta: number; m: number; out: number; states: number; counts: number } => {
+        const at = pipeline.slotExtra[slot]!.byteOffset;
+        const states = at + 3 * outputChunk * 4;
+        return { delta: at, m: at + outputChunk * 4, out: at + 2 * outputChunk * 4, states, counts: states + 160 * Math.ceil(outputChunk / STATISTICS_BLOCK) };
+      };
+      const scale = Math.fround(config.parameters.lambda);
+      const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
+        const n = item.end - item.start;
+        const { delta: d, m, out: o, states, counts } = layout(slot);
+        const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
+        const rows = chunk.models[0]!.byteOffset;
+        const b = chunk.base.byteOffset;
+        const list: ChunkOp[] = [chunk.base, ...chunk.models].map((row, j) => ({ fn: 'countNonFiniteInto', args: [row.byteOffset, n, counts + 4 * j] }));
+        if (awd) list.push({ fn: 'weightedSumOfDifferences', args: [b, rows, K, n, stride, coefficientTable.byteOffset + tensorIndex.get(item.name)! * K * 8, d, 0] });
+        list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, b] });
+        if (awd) list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, d] });
+        if (method === 'ties') {
+          const thresholds = thresholdsOf.get(item.name)!;
+          for (let i = 0; i < K; i++) list.push({ fn: 'trimBelow', args: [rows + i * stride, n, float32AtLeast(thresholds[i]!)] });
+        } else {
+          for (let i = 0; i < K; i++) {
+            const [k0, k1, k2] = dareRoundKeys({ seed: config.random_seed, model: i, tensor: item.name });
+            const keepBelow = keepBelowOf(plan.densities[i]!);
+            const keepAll = keepBelow >= 4294967296 ? 1 : 0;
+            list.push({ fn: 'dareRescale', args: [rows + i * stride, n, item.start, k0, k1, k2, keepAll ? 0 : keepBelow, keepAll, plan.densities[i]!] });
+          }
+        }
+        if (method === 'dare_linear') {
+          // Σ w_i τ'_i as the weighted sum of differences from a zero row (x − 0 = x exactly).
+          list.push({ fn: 'fill0', args: [d, n * 4] }, { fn: 'weightedSumOfDifferences', args: [d, rows, K, n, stride, weightsPointer, m, 0] });
+        } else {
+          list.push({ fn: 'tiesMerge', args: [rows, K, n, stride, weightsPointer, config.parameters.normalize ? 1 : 0, m] });
+        }
+        list.push({ fn: 'addScaled', args: [o, b, m, n, scale] });
+        for (let blk = 0; blk * STATISTICS_BLOCK < n; blk++) {
+          const len = Math.min(STATISTICS_BLOCK, n - blk * STATISTICS_BLOCK);
+          list.push({ fn: 'statsInit', args: [states + 160 * blk] }, { fn: 'statisticsLanes', args: [o + blk * STATISTICS_BLOCK * 4, len, states + 160 * blk] });
+        }
+        return list;
+      };
+      const memoryBuffer = coefficientTable.buffer;
+      for await (const { item, chunk, slot } of pipeline.runPrograms(items, ops)) {
+        const t = byName.get(item.name)!;
+        if (!chunk) {
+          await copy(t);
+          continue;
+        }
+        const n = item.end - item.start;
+        const { out: o, states, counts } = layout(slot);
+        if (new Int32Array(memoryBuffer, counts, rowsCount).some((c) => c > 0)) {
+          // The rows are τ' now: read the inputs again to count their NaN/Inf (the pass then refuses or logs).
+          await pipeline.reread(slot, item);
+          pipeline.screen(t.name, chunk);
+        }
+        const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, blk) => combineLanes(new Float64Array(memoryBuffer, states + 160 * blk, 19)));
+        await finishChunk(t, item, new Float32Array(memoryBuffer, o, n), blockSums);
+      }
+    } else {
     for await (const { item, chunk } of pipeline.run(items, method === 'task_arithmetic' ? 'deferred' : 'eager')) {
       const t = byName.get(item.name)!;
       if (!chunk) {
-        await copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
+        await copy(t);
         continue;
       }
-      if (item.start === 0) stats = new TensorStatisticsAccumulator();
       const { start, end } = item;
       const n = end - start;
       const result = output.subarray(0, n);
@@ -255,12 +407,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
         else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
         addScaledInto(result, chunk.base, m, config.parameters.lambda);
       }
-      stats!.add(result);
-      await out.writeFloat32(t.name, result);
-      if (end === t.elements) statistics[t.name] = stats!.result();
-      meter.add(n * perElement.get(t.name)!, t.name);
-      memory.sample();
-      throwIfCancelled(opts.signal);
+      await finishChunk(t, item, result);
+    }
     }
     // Empty merged tensors have no chunk: their statistics are those of nothing.
     for (const t of merged) statistics[t.name] ??= new TensorStatisticsAccumulator().result();
@@ -320,6 +468,25 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   } finally {
     arena?.release();
   }
+}
+
+/**
+ * True when the passes can run as whole-chunk programs on both threads (helperThread.ts): WebAssembly SIMD, the
+ * helper allowed, and every merged tensor of every input raw float32 that both threads can read themselves.
+ */
+function programsPossible(plan: MergePlan): boolean {
+  if (!helperThreads.enabled || !wasmKernels()) return false;
+  const inputs = [...(plan.config.merge_method !== 'linear' && plan.base ? [plan.base] : []), ...plan.models];
+  return plan.tensors.every((t) => t.action !== 'merge' || inputs.every((c) => c.float32Source?.(t.name) !== undefined));
+}
+
+/** Per-slot extra bytes the program passes of a merge use (their layouts in runMerge and tiesThresholds.ts). */
+function programSlotBytes(method: MergePlan['config']['merge_method'], K: number, chunk: number, awd: boolean): number {
+  const blocks = Math.ceil(chunk / STATISTICS_BLOCK);
+  // δ, the merged task vector and the output row; statistics states; the inputs' NaN/Inf counts.
+  const output = 3 * chunk * 4 + 160 * blocks + 4 * (K + 2) + 256;
+  const thresholds = method === 'ties' ? chunk * 4 + K * CANDIDATES_PER_CHUNK * 4 + 4 * (3 * K + 1) + 256 : 0;
+  return Math.max(output, thresholds, awd ? gramSlotBytes(K) : 0);
 }
 
 /** Where copied tensors come from: the base, or for `linear` (no base) the first model. */

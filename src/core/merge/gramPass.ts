@@ -6,7 +6,8 @@
 import type { Checkpoint } from '../formats/types';
 import { BlockedGram } from '../kernels/gram';
 import { openArena } from '../kernels/wasm';
-import { ChunkPipeline, chunkItems, inputBytesPerElement, GRAM_BLOCK_ELEMENTS } from './chunkReader';
+import { ChunkPipeline, chunkItems, gramSlotBytes, inputBytesPerElement, GRAM_BLOCK_ELEMENTS, type ChunkItem, type InputChunk } from './chunkReader';
+import type { ChunkOp } from './helperThread';
 import { NonFiniteCheckingPipeline } from './nonFiniteGuard';
 import { ProgressMeter, throwIfCancelled, type ProgressListener } from './progress';
 
@@ -33,9 +34,10 @@ export async function accumulateTensorGrams(
 ): Promise<TensorGram[]> {
   if (pipeline) return gramPass(base, models, tensors, opts, pipeline);
   // A pipeline of its own, its buffers in WASM memory (zero-copy kernels) where possible.
-  const arena = openArena(ChunkPipeline.floatsFor(true, models.length, opts.chunkElements) * 4, models.length + 1);
+  const extra = gramSlotBytes(models.length);
+  const arena = openArena(ChunkPipeline.floatsFor(true, models.length, opts.chunkElements, extra) * 4, models.length + 1);
   try {
-    return await gramPass(base, models, tensors, opts, new ChunkPipeline(base, models, opts.chunkElements, arena ?? undefined));
+    return await gramPass(base, models, tensors, opts, new ChunkPipeline(base, models, opts.chunkElements, arena ?? undefined, extra));
   } finally {
     arena?.release();
   }
@@ -58,6 +60,31 @@ async function gramPass(
   // With the NaN/Inf guard, an input chunk is screened only when its Gram diagonal stops being finite.
   const guard = pipeline instanceof NonFiniteCheckingPipeline ? pipeline : undefined;
   const items = chunkItems(tensors, Math.min(opts.chunkElements, pipeline.chunkElements));
+  const elements = new Map(tensors.map((t) => [t.name, t.elements]));
+  const wholeBlocks = items.every((it) => it.start % GRAM_BLOCK_ELEMENTS === 0 && (it.end - it.start === GRAM_BLOCK_ELEMENTS || it.end === elements.get(it.name)));
+  if (wholeBlocks && pipeline.canRunPrograms(items, gramSlotBytes(K))) {
+    // Both threads read and sum whole blocks; this one folds each block's lanes into its tensor's Gram, in order.
+    const lanesBytes = 16 * K * K;
+    const lanes = pipeline.slotExtra.map((x) => new Float64Array(x.buffer, x.byteOffset, 2 * K * K));
+    const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
+      const at = pipeline.slotExtra[slot]!.byteOffset;
+      const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
+      const args = [chunk.models[0]!.byteOffset, K, item.end - item.start, stride, chunk.base.byteOffset, at, at + lanesBytes];
+      return [
+        { fn: 'fill0', args: [at, lanesBytes] },
+        { fn: grams.get(item.name)!.exact ? 'gramOfDifferencesUpperF64' : 'gramOfDifferencesUpper', args },
+      ];
+    };
+    for await (const { item, chunk, slot } of pipeline.runPrograms(items, ops)) {
+      const gram = grams.get(item.name)!;
+      gram.addBlockLanes(lanes[slot]!, item.end - item.start);
+      if (guard && !gram.finite()) guard.screen(item.name, chunk!);
+      meter.add((item.end - item.start) * perElement.get(item.name)!, item.name);
+      throwIfCancelled(opts.signal);
+    }
+    meter.end();
+    return tensors.map((t) => ({ name: t.name, elements: t.elements, gram: grams.get(t.name)!.gram }));
+  }
   for await (const { item, chunk } of guard ? guard.run(items, 'deferred') : pipeline.run(items)) {
     const gram = grams.get(item.name)!;
     gram.add(chunk!.models, chunk!.base);

@@ -10,6 +10,7 @@ import type { Checkpoint } from '../formats/types';
 import { ChunkPipeline, type ChunkItem, type InputChunk } from './chunkReader';
 import { nonFiniteTotal } from '../kernels/finite';
 import { plainFloats, type FloatAllocator } from '../kernels/wasm';
+import type { ChunkOp } from './helperThread';
 
 /** NaN, +Inf and −Inf counts of one tensor of one input. */
 export interface NonFiniteCount {
@@ -77,8 +78,9 @@ export class NonFiniteCheckingPipeline extends ChunkPipeline {
     private readonly allow: boolean,
     private readonly log: (message: string) => void = () => undefined,
     alloc: FloatAllocator = plainFloats,
+    extraBytes = 0,
   ) {
-    super(base, models, chunkElements, alloc);
+    super(base, models, chunkElements, alloc, extraBytes);
     this.inputs = [...(base ? [base] : []), ...models];
   }
 
@@ -98,6 +100,20 @@ export class NonFiniteCheckingPipeline extends ChunkPipeline {
       if (entry.chunk && mode === 'eager') this.inspect(entry.item.name, entry.chunk);
       yield entry;
     }
+    this.endOfPass();
+  }
+
+  /** ChunkPipeline.runPrograms, screened as a `deferred` run (the caller calls screen()). */
+  override async *runPrograms<T extends ChunkItem>(
+    items: readonly T[],
+    ops: (item: T, slot: number, chunk: InputChunk) => ChunkOp[],
+  ): AsyncGenerator<{ item: T; chunk: InputChunk | undefined; slot: number }> {
+    yield* super.runPrograms(items, ops);
+    this.endOfPass();
+  }
+
+  /** At the end of a pass that found non-finite values: the listing is thrown (or logged once when allowed). */
+  private endOfPass(): void {
     if (this.counts.size === 0 || this.reported) return;
     if (!this.allow) throw nonFiniteError(this.found);
     this.reported = true;

@@ -10,6 +10,7 @@
  * wildcard entry that matches nothing is a warning. Tensors that only the fine-tuned models have are left out of
  * the output (warning). Output order is the reference's tensor order.
  */
+import { prepareHelperThread } from './helperThread';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { AwdError, AwdErrorList } from '../errors';
@@ -76,6 +77,7 @@ export function isFloatDtype(dtype: DType): boolean {
 
 /** Opens and checks every input of a loaded config; throws one AwdErrorList with every problem found. */
 export async function planMerge(loaded: LoadedConfig, options: PlanOptions = {}): Promise<MergePlan> {
+  prepareHelperThread();
   const { config } = loaded;
   const problems = new ProblemCollector(loaded.file, loaded.positions);
   for (const w of loaded.warnings) problems.warnings.push(w);
@@ -151,6 +153,7 @@ export async function planSimilarity(
   select: { include?: readonly string[]; exclude?: readonly string[] } = {},
   options: PlanOptions = {},
 ): Promise<SimilarityPlan> {
+  prepareHelperThread();
   const problems = new ProblemCollector(undefined, undefined);
   const inputs: InputSpec[] = [
     { path: path.resolve(basePath), pointer: '', label: 'base model' },

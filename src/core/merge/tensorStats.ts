@@ -19,7 +19,8 @@ export interface TensorStatistics {
 }
 
 /** Elements per statistics block. */
-const BLOCK = 65536;
+export const STATISTICS_BLOCK = 65536;
+const BLOCK = STATISTICS_BLOCK;
 
 /** Below this many elements the copy into WASM memory costs more than the JS loop. */
 const WASM_MIN_ELEMENTS = 1024;
@@ -73,8 +74,11 @@ function initialLanes(minBefore: number, maxBefore: number): Float64Array {
   return state;
 }
 
-/** The block's sums from its lanes: (l0 + l1) + (l2 + l3); min and max taken lane by lane in order. */
-function combineLanes(s: Float64Array): BlockSums {
+/**
+ * The block's sums from its lanes (the 19-float64 state of WasmKernels.statisticsLanes): (l0 + l1) + (l2 + l3);
+ * min and max taken lane by lane in order.
+ */
+export function combineLanes(s: Float64Array): BlockSums {
   let min = s[8]!;
   let max = s[12]!;
   for (let l = 1; l < LANES; l++) {
@@ -141,13 +145,21 @@ export class TensorStatisticsAccumulator {
    * ≤ 65536 values, four lanes: blockSumsJs). The WASM kernel gives the same bits.
    */
   private addBlock(x: Float32Array): void {
-    this.total += x.length;
-    const block = x.length >= WASM_MIN_ELEMENTS ? blockSumsWasm(x, this.min, this.max) : blockSumsJs(x, this.min, this.max);
+    this.addBlockSums(x.length >= WASM_MIN_ELEMENTS ? blockSumsWasm(x, Infinity, -Infinity) : blockSumsJs(x, Infinity, -Infinity), x.length);
+  }
+
+  /**
+   * Adds the next block (of `length` elements, at a multiple of BLOCK in the tensor) from its sums, computed with
+   * min/max starting at ±Infinity (elsewhere, e.g. on another thread). Taking the smaller of the running min and
+   * the block's keeps the first of equal values, exactly as carrying the running min into the block would.
+   */
+  addBlockSums(block: BlockSums, length: number): void {
+    this.total += length;
     this.nan += block.nan;
     this.inf += block.inf;
     const { n, sum, squares, min, max } = block;
-    this.min = min;
-    this.max = max;
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
     if (n === 0) return;
     const blockMean = sum / n;
     const blockM2 = Math.max(0, squares - sum * blockMean);

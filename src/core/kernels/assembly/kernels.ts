@@ -314,8 +314,49 @@ export function gramUpperF64(rows: usize, K: i32, n: i32, stride: usize, gram: u
  */
 export function tiesMerge(rows: usize, K: i32, n: i32, stride: usize, weights: usize, normalize: i32, out: usize): void {
   const zero = f64x2.splat(0);
+  // Four elements a step (two independent float64 chains each for total, sum and wsum, to hide the add latency);
+  // every element's sums still run in the order i = 0..K−1.
+  const n4 = n & ~3;
+  for (let e = 0; e < n4; e += 4) {
+    const o = <usize>e << 2;
+    let ta = zero;
+    let tb = zero;
+    for (let i = 0; i < K; i++) {
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      const x = v128.load(rows + <usize>i * stride + o);
+      ta = f64x2.add(ta, f64x2.mul(w, f64x2.promote_low_f32x4(x)));
+      tb = f64x2.add(tb, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1))));
+    }
+    const posA = f64x2.gt(ta, zero);
+    const negA = f64x2.lt(ta, zero);
+    const posB = f64x2.gt(tb, zero);
+    const negB = f64x2.lt(tb, zero);
+    let sa = zero;
+    let sb = zero;
+    let wa = zero;
+    let wb = zero;
+    for (let i = 0; i < K; i++) {
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      const x = v128.load(rows + <usize>i * stride + o);
+      const va = f64x2.promote_low_f32x4(x);
+      const vb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
+      const agreeA = v128.or(v128.and(posA, f64x2.gt(va, zero)), v128.and(negA, f64x2.lt(va, zero)));
+      const agreeB = v128.or(v128.and(posB, f64x2.gt(vb, zero)), v128.and(negB, f64x2.lt(vb, zero)));
+      sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
+      sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
+      wa = f64x2.add(wa, v128.and(w, agreeA));
+      wb = f64x2.add(wb, v128.and(w, agreeB));
+    }
+    let ra = sa;
+    let rb = sb;
+    if (normalize) {
+      ra = v128.andnot(f64x2.div(sa, wa), f64x2.eq(wa, zero));
+      rb = v128.andnot(f64x2.div(sb, wb), f64x2.eq(wb, zero));
+    }
+    v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
+  }
   const nv = n & ~1;
-  for (let e = 0; e < nv; e += 2) {
+  for (let e = n4; e < nv; e += 2) {
     const o = <usize>e << 2;
     let total = zero;
     for (let i = 0; i < K; i++) {
@@ -603,4 +644,70 @@ function countLow(bits: u32, bucket: i32, hist: usize): void {
 /** First free byte of linear memory: the scratch area managed by kernels/wasm.ts starts here. */
 export function heapBase(): usize {
   return __heap_base;
+}
+
+/** out[e] = base[e] + scale·m[e] in float32 (merge/methodChunk.ts addScaledInto, bit-identical: θ = θ_0 + λ·m). */
+export function addScaled(out: usize, base: usize, m: usize, n: i32, scale: f32): void {
+  const nv = n & ~3;
+  const s = f32x4.splat(scale);
+  for (let e = 0; e < nv; e += 4) {
+    const o = <usize>e << 2;
+    v128.store(out + o, f32x4.add(v128.load(base + o), f32x4.mul(s, v128.load(m + o))));
+  }
+  for (let e = nv; e < n; e++) {
+    const o = <usize>e << 2;
+    store<f32>(out + o, load<f32>(base + o) + scale * load<f32>(m + o));
+  }
+}
+
+/**
+ * One row's part of an exact magnitude selection (merge/tiesThresholds.ts): with a = the bit pattern of |x| (sign
+ * cleared; ordered as |x|, NaN above +Inf, as merge/magnitude.ts orders them), counts the a > hi into
+ * result[0] and the lo ≤ a ≤ hi into result[1], storing the first `cap` of those a at cand.
+ */
+export function bracketCount(row: usize, n: i32, lo: i32, hi: i32, cand: usize, cap: i32, result: usize): void {
+  const mask = i32x4.splat(0x7fffffff);
+  const vhi = i32x4.splat(hi);
+  const vlo = i32x4.splat(lo - 1);
+  let above = i32x4.splat(0);
+  let found = 0;
+  const nv = n & ~3;
+  for (let e = 0; e < nv; e += 4) {
+    const a = v128.and(v128.load(row + (<usize>e << 2)), mask);
+    const gt = i32x4.gt_s(a, vhi);
+    above = i32x4.sub(above, gt);
+    const inside = v128.andnot(i32x4.gt_s(a, vlo), gt);
+    if (v128.any_true(inside)) {
+      if (found + 4 <= cap) {
+        // Branch-free compaction: every lane is stored, the cursor moves past the ones inside.
+        store<i32>(cand + (<usize>found << 2), i32x4.extract_lane(a, 0));
+        found -= i32x4.extract_lane(inside, 0);
+        store<i32>(cand + (<usize>found << 2), i32x4.extract_lane(a, 1));
+        found -= i32x4.extract_lane(inside, 1);
+        store<i32>(cand + (<usize>found << 2), i32x4.extract_lane(a, 2));
+        found -= i32x4.extract_lane(inside, 2);
+        store<i32>(cand + (<usize>found << 2), i32x4.extract_lane(a, 3));
+        found -= i32x4.extract_lane(inside, 3);
+      } else {
+        for (let j = 0; j < 4; j++) {
+          const v = load<i32>(row + (<usize>(e + j) << 2)) & 0x7fffffff;
+          if (v >= lo && v <= hi) {
+            if (found < cap) store<i32>(cand + (<usize>found << 2), v);
+            found++;
+          }
+        }
+      }
+    }
+  }
+  let count = i32x4.extract_lane(above, 0) + i32x4.extract_lane(above, 1) + i32x4.extract_lane(above, 2) + i32x4.extract_lane(above, 3);
+  for (let e = nv; e < n; e++) {
+    const v = load<i32>(row + (<usize>e << 2)) & 0x7fffffff;
+    if (v > hi) count++;
+    else if (v >= lo) {
+      if (found < cap) store<i32>(cand + (<usize>found << 2), v);
+      found++;
+    }
+  }
+  store<i32>(result, count);
+  store<i32>(result, found, 4);
 }

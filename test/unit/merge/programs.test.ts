@@ -1,0 +1,261 @@
+// The two-thread program passes (merge/helperThread.ts) against the one-thread passes: every method, with and
+// without AWD, on tensors of several chunks (and one of the fast Gram kernel's size), gives the same bytes with the
+// helper thread as without it; also against the whole-in-memory reference; with a helper that dies mid-pass; and
+// the sampled TIES thresholds (merge/tiesThresholds.ts) when the sample misleads them. Plus the new kernels.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadMergeConfig } from '../../../src/core/config/load';
+import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
+import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
+import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
+import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
+import { selectRank } from '../../../src/core/merge/tiesThresholds';
+import { BlockedGram } from '../../../src/core/kernels/gram';
+import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
+import { addScaledInto } from '../../../src/core/merge/methodChunk';
+import {
+  floatTensors,
+  gaussian,
+  maxRelativeError,
+  readSafetensorsFile,
+  referenceMerge,
+  seededRandom,
+  tempFolder,
+  writeModelSet,
+  writeSafetensorsFile,
+  type FixtureTensor,
+  type ModelSet,
+} from './executeFixtures';
+
+const folder = tempFolder('awd-programs-');
+after(folder.cleanup);
+let configNumber = 0;
+
+const TENSORS: FixtureTensor[] = [
+  { name: 'a.weight', shape: [400, 700], dtype: 'F32' }, // 280000: two whole chunks and a ragged one
+  { name: 'ids', shape: [10], dtype: 'I64' }, // copied
+  { name: 'b.weight', shape: [131072], dtype: 'F32' }, // exactly one chunk
+  { name: 'big.weight', shape: [600, 1000], dtype: 'F32' }, // ≥ 2^19: the fast Gram kernel
+  { name: 'c.bias', shape: [70001], dtype: 'F32' },
+  { name: 'd.scale', shape: [3], dtype: 'F32' },
+];
+const MERGED = TENSORS.filter((t) => t.dtype !== 'I64').map((t) => t.name);
+
+const setDir = join(folder.dir, 'set');
+mkdirSync(setDir, { recursive: true });
+const SET: ModelSet = writeModelSet(setDir, { K: 3, tensors: TENSORS, seed: 41, shared: 0.1 });
+
+function writeConfig(set: ModelSet, body: Record<string, unknown>): string {
+  const file = join(set.base, '..', `config-${configNumber++}.json`);
+  writeFileSync(file, JSON.stringify({ base_model: set.base, models: set.models.map((m, i) => ({ model: m, parameters: { weight: [1, 0.7, 1.3][i] ?? 1 } })), out_path: `out/m${configNumber}.safetensors`, random_seed: 5, ...body }));
+  return file;
+}
+
+async function run(configFile: string, threads: boolean, opts: RunMergeOptions = {}): Promise<{ result: MergeResult; sha: string; items: number }> {
+  helperThreads.enabled = threads;
+  const before = programStats.items;
+  try {
+    const plan = await planMerge(await loadMergeConfig(configFile));
+    try {
+      const result = await runMerge(plan, opts);
+      return { result, sha: createHash('sha256').update(readFileSync(result.files[0]!)).digest('hex'), items: programStats.items - before };
+    } finally {
+      await plan.close();
+    }
+  } finally {
+    helperThreads.enabled = true;
+  }
+}
+
+const AWD = { alpha: 0.1, learning_rate: 0.05, iterations: 40 };
+const CASES: [string, Record<string, unknown>][] = [
+  ['task arithmetic', { merge_method: 'task_arithmetic', parameters: { lambda: 0.6 } }],
+  ['task arithmetic + AWD (model)', { merge_method: 'task_arithmetic', parameters: { lambda: 0.6 }, awd: { ...AWD, granularity: 'model' } }],
+  ['TIES, tensor scope, densities 0.2 / 0.5 / 1', { merge_method: 'ties', parameters: { lambda: 0.9, density: 0.2 }, models: undefined }],
+  ['TIES + AWD (tensor)', { merge_method: 'ties', parameters: { lambda: 1, density: 0.3 }, awd: { ...AWD, granularity: 'tensor' } }],
+  ['TIES, model scope', { merge_method: 'ties', parameters: { lambda: 1, density: 0.25, trim_scope: 'model' } }],
+  ['dare_ties', { merge_method: 'dare_ties', parameters: { lambda: 1, density: 0.3 } }],
+  ['dare_linear + AWD', { merge_method: 'dare_linear', parameters: { lambda: 0.8, density: 0.6 }, awd: { ...AWD, granularity: 'model' } }],
+  ['linear', { merge_method: 'linear', base_model: undefined }],
+];
+
+for (const [name, body] of CASES) {
+  void test(`${name}: the two-thread passes give the same bytes as one thread`, async () => {
+    const cfg = { ...body };
+    if (name.startsWith('TIES, tensor scope')) {
+      cfg['models'] = SET.models.map((m, i) => ({ model: m, parameters: { weight: [1, 0.7, 1.3][i], density: [0.2, 0.5, 1][i] } }));
+    } else {
+      delete cfg['models'];
+    }
+    if (body['merge_method'] === 'linear') delete cfg['base_model'];
+    const file = writeConfig(SET, cfg);
+    const two = await run(file, true);
+    const one = await run(file, false);
+    assert.equal(two.sha, one.sha, 'output bytes (tensors and __metadata__ with the statistics)');
+    assert.equal(one.items, 0, 'one thread: no program pass');
+    if (body['merge_method'] !== 'linear') assert.ok(two.items > 0, 'two threads: program passes ran');
+    assert.deepEqual(two.result.statistics, one.result.statistics);
+  });
+}
+
+void test('two-thread TIES and task arithmetic agree with the whole-in-memory reference', async () => {
+  const base = floatTensors(SET.base);
+  const models = SET.models.map(floatTensors);
+  for (const [method, params] of [['ties', { lambda: 0.9, density: 0.2 }], ['task_arithmetic', { lambda: 0.6 }], ['dare_ties', { lambda: 1, density: 0.3 }]] as const) {
+    const { result } = await run(writeConfig(SET, { merge_method: method, parameters: params }), true);
+    const out = readSafetensorsFile(result.files[0]!);
+    const want = referenceMerge(
+      { method, weights: [1, 0.7, 1.3], densities: [params.density ?? 1, params.density ?? 1, params.density ?? 1].map((d) => (method === 'task_arithmetic' ? 1 : d)), lambda: params.lambda, normalize: true, trimScope: 'tensor', seed: 5 },
+      base,
+      models,
+      MERGED,
+    );
+    for (const n of MERGED) assert.ok(maxRelativeError(out.tensors.get(n)!.values, want.get(n)!) < 2e-6, `${method} ${n}`);
+  }
+});
+
+void test('a helper thread that dies in the middle of a pass changes nothing: this thread finishes the items', async () => {
+  for (const body of [{ merge_method: 'ties', parameters: { lambda: 1, density: 0.2 } }, { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 }, awd: { ...AWD, granularity: 'model' } }]) {
+    const file = writeConfig(SET, body);
+    const one = await run(file, false);
+    let stopped = false;
+    const two = await run(file, true, {
+      onProgress: (p) => {
+        if (!stopped && p.bytesDone > 0 && (p.phase === 'output' || p.phase === 'threshold' || p.phase === 'statistics')) {
+          stopped = true;
+          void helperThreadFor(wasmKernels()!)!.stop();
+        }
+      },
+    });
+    assert.ok(stopped);
+    assert.equal(two.sha, one.sha, `${body.merge_method}: same bytes after the helper died`);
+  }
+});
+
+void test('TIES thresholds stay exact when the sample misleads them (the tensor falls back to the histogram passes)', async () => {
+  // Small task vectors exactly where the sample's 64 slices of 1024 elements lie, large ones everywhere else.
+  const dir = join(folder.dir, 'adversarial');
+  mkdirSync(dir, { recursive: true });
+  const n = 200_000;
+  const inSample = new Uint8Array(n);
+  for (let s = 0; s < 64; s++) {
+    const start = Math.floor((s * (n - 1024)) / 63);
+    inSample.fill(1, start, start + 1024);
+  }
+  const normal = gaussian(seededRandom(7));
+  const tensor: FixtureTensor = { name: 'adv.weight', shape: [n], dtype: 'F32' };
+  const baseValues = Float32Array.from({ length: n }, () => normal());
+  writeSafetensorsFile(join(dir, 'base.safetensors'), [{ tensor, values: baseValues }]);
+  const models = [0, 1].map((k) => {
+    const file = join(dir, `model${k}.safetensors`);
+    writeSafetensorsFile(file, [{ tensor, values: Float32Array.from(baseValues, (b, e) => b + (inSample[e] ? 1e-3 : 1) * normal()) }]);
+    return file;
+  });
+  const set = { base: join(dir, 'base.safetensors'), models };
+  const file = writeConfig(set, { merge_method: 'ties', parameters: { lambda: 1, density: 0.2 } });
+  const logs: string[] = [];
+  const two = await run(file, true, { log: (m) => logs.push(m) });
+  const one = await run(file, false);
+  assert.ok(logs.some((l) => /need the exact histogram passes/.test(l)), logs.join('\n'));
+  assert.equal(two.sha, one.sha);
+});
+
+void test('the similarity analysis gives the same Gram matrices on two threads as on one', async () => {
+  const plan = await planSimilarity(SET.base, SET.models);
+  try {
+    const grams: number[][] = [];
+    for (const threads of [true, false]) {
+      helperThreads.enabled = threads;
+      const r = await analyzeSimilarity(plan, {});
+      grams.push(r.tensor_grams.flatMap((g) => g.gram));
+    }
+    helperThreads.enabled = true;
+    assert.equal(grams[0]!.length, grams[1]!.length);
+    grams[0]!.forEach((v, i) => assert.ok(Object.is(v, grams[1]![i]), `entry ${i}`));
+  } finally {
+    helperThreads.enabled = true;
+    await plan.close();
+  }
+});
+
+void test('BlockedGram gives the same bits for any split of a tensor into pieces', () => {
+  const random = seededRandom(3);
+  for (const [K, n] of [[3, 300_001], [8, 700_000]] as const) {
+    const base = Float32Array.from({ length: n }, () => random() - 0.5);
+    const models = Array.from({ length: K }, () => Float32Array.from(base, (b) => b + 0.1 * (random() - 0.5)));
+    const whole = new BlockedGram(K, n, 131072);
+    whole.add(models, base);
+    for (const pieces of [[n], [1000, 127, 131072, 5]]) {
+      const g = new BlockedGram(K, n, 131072);
+      let at = 0;
+      for (let p = 0; at < n; p++) {
+        const len = Math.min(n - at, pieces[p % pieces.length]!);
+        g.add(models.map((m) => m.subarray(at, at + len)), base.subarray(at, at + len));
+        at += len;
+      }
+      g.gram.forEach((v, i) => assert.ok(Object.is(v, whole.gram[i]), `K=${K} entry ${i}`));
+    }
+  }
+});
+
+void test('selectRank finds the value of each rank, duplicates included', () => {
+  const random = seededRandom(9);
+  for (const n of [1, 2, 7, 1000, 4096]) {
+    const values = Int32Array.from({ length: n }, () => Math.floor(random() * (n / 3 + 1)));
+    const sorted = Int32Array.from(values).sort();
+    for (const r of [0, n - 1, Math.floor(n / 2), Math.floor(n / 7)]) assert.equal(selectRank(Int32Array.from(values), r), sorted[r], `n=${n} r=${r}`);
+  }
+});
+
+void test('the addScaled and bracketCount kernels match their JS definitions', () => {
+  const k = wasmKernels();
+  assert.ok(k);
+  const arena = openArena(4 << 20, 4);
+  assert.ok(arena);
+  try {
+    const random = seededRandom(12);
+    const n = 10_003;
+    const base = arena.floats(n);
+    const m = arena.floats(n);
+    const out = arena.floats(n);
+    for (let e = 0; e < n; e++) {
+      base[e] = random() - 0.5;
+      m[e] = (random() - 0.5) * 1e-2;
+    }
+    m[3] = -0;
+    base[5] = NaN;
+    const exports = k.exports as unknown as {
+      addScaled(o: number, b: number, m: number, n: number, s: number): void;
+      bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
+    };
+    for (const lambda of [1, 0.3, -2.5]) {
+      exports.addScaled(out.byteOffset, base.byteOffset, m.byteOffset, n, Math.fround(lambda));
+      const want = new Float32Array(n);
+      addScaledInto(want, base, m, lambda);
+      assert.deepEqual(new Uint32Array(out.buffer, out.byteOffset, n).slice(), new Uint32Array(want.buffer), `λ=${lambda}`);
+    }
+    // bracketCount over the bit patterns of |x|: above hi, inside [lo, hi] (NaN sorts above +Inf).
+    const row = m;
+    row[7] = NaN;
+    row[8] = -Infinity;
+    const bits = new Int32Array(row.buffer, row.byteOffset, n).map((b) => b & 0x7fffffff);
+    const sorted = Int32Array.from(bits).sort();
+    const lo = sorted[Math.floor(n * 0.7)]!;
+    const hi = sorted[Math.floor(n * 0.75)]!;
+    const cand = arena.floats(n);
+    const result = arena.floats(2);
+    for (const cap of [n, 10]) {
+      exports.bracketCount(row.byteOffset, n, lo, hi, cand.byteOffset, cap, result.byteOffset);
+      const r = new Int32Array(result.buffer, result.byteOffset, 2);
+      const inside = [...bits].filter((b) => b >= lo && b <= hi);
+      assert.equal(r[0], [...bits].filter((b) => b > hi).length, 'above');
+      assert.equal(r[1], inside.length, 'inside');
+      assert.deepEqual([...new Int32Array(cand.buffer, cand.byteOffset, Math.min(cap, inside.length))], inside.slice(0, cap), `candidates, cap ${cap}`);
+    }
+  } finally {
+    arena.release();
+  }
+});
