@@ -14,7 +14,7 @@ import { fileOpenError, PositionalFile } from './positionalFile';
 import { openPyTorchCheckpoint } from './pytorch';
 import { MAX_HEADER_BYTES, openSafetensors } from './safetensors';
 import { openShardedCheckpoint, readShardIndex } from './sharded';
-import type { Checkpoint, CheckpointFormat, Float32Source, TensorInfo } from './types';
+import type { Checkpoint, CheckpointFormat, RawSource, TensorInfo } from './types';
 import { ZipArchive } from './zipArchive';
 
 /** What a single file holds, judged from its first bytes (and, for zips, its entry names). */
@@ -201,8 +201,8 @@ class FolderCheckpoint implements Checkpoint {
     return this.inner.readBytes(name, start, end);
   }
 
-  float32Source(name: string): Float32Source | undefined {
-    return this.inner.float32Source?.(name);
+  rawSource(name: string): RawSource | undefined {
+    return this.inner.rawSource?.(name);
   }
 
   close(): Promise<void> {

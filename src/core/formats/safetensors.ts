@@ -10,7 +10,7 @@ import { decodeToFloat32, DTYPE_SIZE, isDType } from './dtypes';
 import { findDuplicateJsonKey } from './jsonDuplicateKeys';
 import { PositionalFile } from './positionalFile';
 import { checkOutLength, resolveElementRange, unknownTensorError } from './tensorRange';
-import type { Checkpoint, DType, Float32Source, TensorInfo } from './types';
+import type { Checkpoint, DType, RawSource, TensorInfo } from './types';
 import { endianness } from 'node:os';
 
 /** Largest header we accept (the reference implementation's limit): a bigger one is corrupt or hostile. */
@@ -205,11 +205,11 @@ export class SafetensorsCheckpoint implements Checkpoint {
     return decodeToFloat32(e.dtype, await this.file.read(position, n * size), out);
   }
 
-  float32Source(name: string): Float32Source | undefined {
+  rawSource(name: string): RawSource | undefined {
     const e = this.entry(name);
     // safetensors stores little-endian: as it is on the machines we run on, else decoded by readFloat32.
-    if (e.dtype !== 'F32' || endianness() !== 'LE') return undefined;
-    return { fd: this.file.fd, offset: this.dataStart + e.begin };
+    if ((e.dtype !== 'F32' && e.dtype !== 'BF16') || endianness() !== 'LE') return undefined;
+    return { fd: this.file.fd, offset: this.dataStart + e.begin, dtype: e.dtype };
   }
 
   close(): Promise<void> {

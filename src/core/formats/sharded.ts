@@ -8,7 +8,7 @@ import { AwdError } from '../errors';
 import { findDuplicateJsonKey } from './jsonDuplicateKeys';
 import { fileOpenError } from './positionalFile';
 import { unknownTensorError } from './tensorRange';
-import type { Checkpoint, CheckpointFormat, Float32Source, TensorInfo } from './types';
+import type { Checkpoint, CheckpointFormat, RawSource, TensorInfo } from './types';
 
 /** An index file bigger than this is not an index (a real one is well under a megabyte per thousand tensors). */
 const MAX_INDEX_BYTES = 100_000_000;
@@ -118,8 +118,8 @@ class ShardedCheckpoint implements Checkpoint {
     return this.shardOf(name).readFloat32(name, start, end, out);
   }
 
-  float32Source(name: string): Float32Source | undefined {
-    return this.shardOf(name).float32Source?.(name);
+  rawSource(name: string): RawSource | undefined {
+    return this.shardOf(name).rawSource?.(name);
   }
 
   async readBytes(name: string, start?: number, end?: number): Promise<Uint8Array> {

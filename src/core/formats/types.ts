@@ -18,10 +18,11 @@ export interface TensorInfo {
   readonly bytes: number;
 }
 
-/** An open file descriptor and the byte offset at which a tensor's float32 elements start. */
-export interface Float32Source {
+/** An open file descriptor, the byte offset at which a tensor's elements start, and their dtype. */
+export interface RawSource {
   readonly fd: number;
   readonly offset: number;
+  readonly dtype: 'F32' | 'BF16';
 }
 
 export interface Checkpoint {
@@ -41,11 +42,11 @@ export interface Checkpoint {
    */
   readFloat32(name: string, start?: number, end?: number, out?: Float32Array): Promise<Float32Array>;
   /**
-   * Where a tensor's elements lie as contiguous little-endian float32 in a file this checkpoint holds open: the
-   * descriptor and the byte offset of element 0, so that another thread of this process can pread them
-   * (merge/readerThread.ts). Undefined when the tensor needs decoding or is compressed; readFloat32 always works.
+   * Where a tensor's elements lie as contiguous little-endian float32 or bfloat16 in a file this checkpoint holds
+   * open: the descriptor, the byte offset of element 0 and the dtype, so that another thread of this process can
+   * pread them (merge/helperThread.ts). Undefined for other dtypes and compressed data; readFloat32 always works.
    */
-  float32Source?(name: string): Float32Source | undefined;
+  rawSource?(name: string): RawSource | undefined;
   /** Elements [start, end) as raw little-endian bytes of the tensor's own dtype, row-major. */
   readBytes(name: string, start?: number, end?: number): Promise<Uint8Array>;
   /** Releases file handles. Further reads fail. */

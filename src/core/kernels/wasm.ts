@@ -33,6 +33,7 @@ interface KernelExports {
   magnitudeHistogram(row: number, n: number, bucket: number, hist: number): void;
   addScaled(out: number, base: number, m: number, n: number, scale: number): void;
   bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
+  decodeBf16(src: number, dst: number, n: number): void;
 }
 
 /** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */

@@ -94,9 +94,10 @@ export class TensorChunkReader {
 
   /** Where the reader thread may put row j's elements [start, end) of `name`, or undefined (read it here). */
   rawRead(j: number, name: string, start: number, end: number): RawRead | undefined {
-    const source = this.inputs[j]!.float32Source?.(name);
+    const source = this.inputs[j]!.rawSource?.(name);
     if (!source) return undefined;
-    return { fd: source.fd, position: source.offset + start * 4, bytes: (end - start) * 4, dest: this.rows[j]!.byteOffset };
+    const size = source.dtype === 'BF16' ? 2 : 4;
+    return { fd: source.fd, position: source.offset + start * size, bytes: (end - start) * size, dest: this.rows[j]!.byteOffset, bf16: source.dtype === 'BF16' };
   }
 }
 

@@ -472,12 +472,12 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
 
 /**
  * True when the passes can run as whole-chunk programs on both threads (helperThread.ts): WebAssembly SIMD, the
- * helper allowed, and every merged tensor of every input raw float32 that both threads can read themselves.
+ * helper allowed, and every merged tensor of every input raw float32 or bfloat16 that both threads can read.
  */
 function programsPossible(plan: MergePlan): boolean {
   if (!helperThreads.enabled || !wasmKernels()) return false;
   const inputs = [...(plan.config.merge_method !== 'linear' && plan.base ? [plan.base] : []), ...plan.models];
-  return plan.tensors.every((t) => t.action !== 'merge' || inputs.every((c) => c.float32Source?.(t.name) !== undefined));
+  return plan.tensors.every((t) => t.action !== 'merge' || inputs.every((c) => c.rawSource?.(t.name) !== undefined));
 }
 
 /** Per-slot extra bytes the program passes of a merge use (their layouts in runMerge and tiesThresholds.ts). */

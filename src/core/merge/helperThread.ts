@@ -16,8 +16,9 @@
  *    compute, on one core — and the caller consumes them in order. The same interpreter (ITEM_RUNNER) runs on both
  *    threads, so which thread ran an item never changes a bit of its result.
  *
- * Reads come only from what a checkpoint reports as raw float32 in a file it holds open (Checkpoint.float32Source:
- * descriptors are shared by the threads of a process, so the thread reads the very file that was validated). A
+ * Reads come only from what a checkpoint reports as raw float32 or bfloat16 in a file it holds open (rawSource:
+ * descriptors are shared by the threads of a process, so the thread reads the very file that was validated;
+ * bfloat16 is decoded by a WASM kernel, exactly as formats/dtypes.ts decodes it). A
  * read that fails marks its item failed; the caller then reads it through readFloat32, which gives the usual
  * errors, and runs its program itself. One helper per JS thread (the kernels' memory is per thread), started on
  * first use and unref'd while idle, so that it never keeps a process alive. It executes nothing from a checkpoint.
@@ -53,6 +54,7 @@ export const CHUNK_FUNCTIONS = [
   'magnitudeHistogram',
   'addScaled',
   'bracketCount',
+  'decodeBf16',
 ] as const;
 
 export type ChunkFunction = (typeof CHUNK_FUNCTIONS)[number];
@@ -63,12 +65,16 @@ export interface ChunkOp {
   args: readonly number[];
 }
 
-/** One read the thread is to do: `bytes` at `position` of descriptor `fd` into byte `dest` of the shared memory. */
+/**
+ * One read the thread is to do: `bytes` at `position` of descriptor `fd`, float32 values to byte `dest` of the
+ * shared memory. bfloat16 (`bf16`) is read into the upper half of the destination and decoded in place.
+ */
 export interface RawRead {
   fd: number;
   position: number;
   bytes: number;
   dest: number;
+  bf16: boolean;
 }
 
 /**
@@ -83,22 +89,24 @@ function runItem(k, buffer, tasks, at, doReads, readSync) {
   const reads = tasks[t++];
   if (doReads) {
     for (let i = 0; i < reads; i++) {
-      const fd = tasks[t], position = tasks[t + 1], bytes = tasks[t + 2], dest = tasks[t + 3];
-      t += 4;
+      const fd = tasks[t], position = tasks[t + 1], bytes = tasks[t + 2], dest = tasks[t + 3], bf16 = tasks[t + 4];
+      t += 5;
+      const into = bf16 ? dest + bytes : dest;
       let done = 0;
       try {
         while (done < bytes) {
           const n = Math.min(bytes - done, 1 << 30);
-          const got = readSync(fd, new Uint8Array(buffer, dest + done, n), 0, n, position + done);
+          const got = readSync(fd, new Uint8Array(buffer, into + done, n), 0, n, position + done);
           if (got === 0) return false;
           done += got;
         }
       } catch {
         return false;
       }
+      if (bf16) k.decodeBf16(into, dest, bytes / 2);
     }
   } else {
-    t += 4 * reads;
+    t += 5 * reads;
   }
   const ops = tasks[t++];
   for (let i = 0; i < ops; i++) {
@@ -138,7 +146,7 @@ function readsPass(m) {
       Atomics.wait(ctl, ${CONSUMED}, consumed, 200);
     }
     const at = t;
-    t += 1 + 4 * tasks[t];
+    t += 1 + 5 * tasks[t];
     // A reads-only item is an item with no calls: the runner's read loop, then nothing.
     const copy = new Float64Array(t - at + 1);
     copy.set(tasks.subarray(at, t));
@@ -210,10 +218,10 @@ const runItemHere = new Function(`${ITEM_RUNNER}; return runItem;`)() as ItemRun
 
 function encodeReads(tasks: number[], reads: readonly RawRead[]): void {
   tasks.push(reads.length);
-  for (const r of reads) tasks.push(r.fd, r.position, r.bytes, r.dest);
+  for (const r of reads) tasks.push(r.fd, r.position, r.bytes, r.dest, r.bf16 ? 1 : 0);
 }
 
-/** Encodes items as the runner reads them: [reads, (fd, position, bytes, dest)…, calls, (fn, argc, args…)…]. */
+/** Encodes items as the runner reads them: [reads, (fd, position, bytes, dest, bf16)…, calls, (fn, argc, args…)…]. */
 function encodePrograms(items: readonly ChunkProgram[]): { tasks: Float64Array; offsets: Float64Array } {
   const tasks: number[] = [];
   const offsets = new Float64Array(items.length);

@@ -47,16 +47,23 @@ function floatOfBits(bits: number): number {
   return f32[0]!;
 }
 
-/** Reads elements [start, end) of a raw float32 tensor straight from its file (float32Source). */
+/** Reads elements [start, end) of a raw float32 or bfloat16 tensor straight from its file (rawSource), as float32. */
 function readRaw(c: Checkpoint, name: string, start: number, end: number, out: Float32Array): void {
-  const src = c.float32Source?.(name);
-  if (!src) throw new Error(`tiesThresholds: ${c.path}: tensor "${name}" is not raw float32`);
-  const bytes = new Uint8Array(out.buffer, out.byteOffset, (end - start) * 4);
+  const src = c.rawSource?.(name);
+  if (!src) throw new Error(`tiesThresholds: ${c.path}: tensor "${name}" is not raw float32 or bfloat16`);
+  const size = src.dtype === 'BF16' ? 2 : 4;
+  const bytes = new Uint8Array((end - start) * size);
   let done = 0;
   while (done < bytes.byteLength) {
-    const got = readSync(src.fd, bytes, done, bytes.byteLength - done, src.offset + start * 4 + done);
+    const got = readSync(src.fd, bytes, done, bytes.byteLength - done, src.offset + start * size + done);
     if (got === 0) throw new Error(`tiesThresholds: ${c.path}: short read`);
     done += got;
+  }
+  if (size === 4) out.set(new Float32Array(bytes.buffer));
+  else {
+    const bits = new Uint32Array(out.buffer, out.byteOffset, end - start);
+    const halves = new Uint16Array(bytes.buffer);
+    for (let e = 0; e < halves.length; e++) bits[e] = halves[e]! << 16;
   }
 }
 

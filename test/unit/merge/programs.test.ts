@@ -16,6 +16,7 @@ import { selectRank } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { addScaledInto } from '../../../src/core/merge/methodChunk';
+import { decodeToFloat32 } from '../../../src/core/formats/dtypes';
 import {
   floatTensors,
   gaussian,
@@ -100,6 +101,45 @@ for (const [name, body] of CASES) {
     assert.deepEqual(two.result.statistics, one.result.statistics);
   });
 }
+
+void test('bfloat16 inputs: the threads decode them as the readers do, and the bytes are those of one thread', async () => {
+  const dir = join(folder.dir, 'bf16');
+  mkdirSync(dir, { recursive: true });
+  const tensors: FixtureTensor[] = [
+    { name: 'w', shape: [300, 700], dtype: 'BF16' },
+    { name: 'v', shape: [1001], dtype: 'BF16' },
+    { name: 'f', shape: [5000], dtype: 'F32' },
+  ];
+  const set = writeModelSet(dir, { K: 2, tensors, seed: 77, shared: 0.1 });
+  for (const body of [
+    { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 }, awd: { ...AWD, granularity: 'model' } },
+    { merge_method: 'ties', parameters: { lambda: 1, density: 0.3 } },
+    { merge_method: 'dare_ties', parameters: { lambda: 1, density: 0.5 } },
+  ]) {
+    const file = writeConfig(set, body);
+    const two = await run(file, true);
+    const one = await run(file, false);
+    assert.ok(two.items > 0, `${body.merge_method}: program passes ran on bfloat16 inputs`);
+    assert.equal(two.sha, one.sha, body.merge_method);
+  }
+  // The kernel against the readers' decoder, NaN payloads and signed zeros included.
+  const k = wasmKernels()!;
+  const arena = openArena(1 << 20, 2)!;
+  try {
+    const n = 1003;
+    const row = arena.floats(n);
+    const halves = new Uint16Array(row.buffer, row.byteOffset + n * 2, n);
+    const random = seededRandom(5);
+    for (let e = 0; e < n; e++) halves[e] = Math.floor(random() * 65536);
+    halves[0] = 0x8000;
+    halves[1] = 0x7fc1;
+    const want = decodeToFloat32('BF16', new Uint8Array(halves.slice().buffer));
+    (k.exports as unknown as { decodeBf16(s: number, d: number, n: number): void }).decodeBf16(row.byteOffset + n * 2, row.byteOffset, n);
+    assert.deepEqual(new Uint32Array(row.buffer, row.byteOffset, n).slice(), new Uint32Array(want.buffer));
+  } finally {
+    arena.release();
+  }
+});
 
 void test('two-thread TIES and task arithmetic agree with the whole-in-memory reference', async () => {
   const base = floatTensors(SET.base);

@@ -711,3 +711,20 @@ export function bracketCount(row: usize, n: i32, lo: i32, hi: i32, cand: usize, 
   store<i32>(result, count);
   store<i32>(result, found, 4);
 }
+
+/**
+ * bfloat16 → float32 (bits << 16, exact; formats/dtypes.ts decodes the same), from src to dst; dst may lie
+ * before src in the same buffer as long as src ≥ dst + 2n (a row read into its upper half decodes in place):
+ * each group is loaded before anything is stored over input not yet read.
+ */
+export function decodeBf16(src: usize, dst: usize, n: i32): void {
+  const n8 = n & ~7;
+  for (let e = 0; e < n8; e += 8) {
+    const x = v128.load(src + (<usize>e << 1));
+    const lo = i32x4.extend_low_i16x8_u(x);
+    const hi = i32x4.extend_high_i16x8_u(x);
+    v128.store(dst + (<usize>e << 2), i32x4.shl(lo, 16));
+    v128.store(dst + (<usize>e << 2), i32x4.shl(hi, 16), 16);
+  }
+  for (let e = n8; e < n; e++) store<u32>(dst + (<usize>e << 2), (<u32>load<u16>(src + (<usize>e << 1))) << 16);
+}
