@@ -6,6 +6,7 @@
 //   npm run bench                    # 50M parameters per model
 //   npm run bench -- --params 5e6    # a quick run
 //   npm run bench -- --cases ta,ta_awd --repeat 3
+//   npm run bench -- --dtype bf16    # bfloat16 checkpoints (0.9 GB of inputs)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readSync, closeSync, writeSync, rmSync, writeFileSync, statSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { runMerge } from '../src/core/merge/execute';
 import { analyzeSimilarity } from '../src/core/analysis/analyze';
 import { DigestCache } from '../src/core/merge/digestCache';
 import { hashFilesInBackground } from '../src/core/merge/inputHashing';
+import { helperThreads, programStats } from '../src/core/merge/helperThread';
 
 const K = 8;
 const DATA = join(__dirname, 'data');
@@ -46,12 +48,22 @@ function tensorSizes(params: number): number[] {
 }
 
 /** Writes one safetensors file of float32 tensors, values from `fill(tensorIndex, buffer)`. */
+/** float32 → bfloat16 bits, round to nearest even (the values here are finite). */
+function toBf16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return Uint16Array.from(bits, (b) => ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff);
+}
+
+/** The tensors' storage dtype (`--dtype bf16` for bfloat16 checkpoints, the usual form of fine-tuned LLMs). */
+const DTYPE = argValue('--dtype') === 'bf16' ? 'BF16' : 'F32';
+const ELEMENT_BYTES = DTYPE === 'BF16' ? 2 : 4;
+
 function writeModel(file: string, sizes: number[], fill: (t: number, out: Float32Array) => void): void {
   const header: Record<string, unknown> = {};
   let offset = 0;
   sizes.forEach((n, t) => {
-    header[`layers.${t}.weight`] = { dtype: 'F32', shape: [n], data_offsets: [offset, offset + n * 4] };
-    offset += n * 4;
+    header[`layers.${t}.weight`] = { dtype: DTYPE, shape: [n], data_offsets: [offset, offset + n * ELEMENT_BYTES] };
+    offset += n * ELEMENT_BYTES;
   });
   const text = Buffer.from(JSON.stringify(header));
   const padded = Buffer.concat([text, Buffer.alloc((8 - (text.length % 8)) % 8, 0x20)]);
@@ -64,7 +76,7 @@ function writeModel(file: string, sizes: number[], fill: (t: number, out: Float3
     for (const [t, n] of sizes.entries()) {
       const values = new Float32Array(n);
       fill(t, values);
-      writeSync(fd, new Uint8Array(values.buffer));
+      writeSync(fd, DTYPE === 'BF16' ? new Uint8Array(toBf16(values).buffer) : new Uint8Array(values.buffer));
     }
   } finally {
     closeSync(fd);
@@ -87,12 +99,12 @@ function noise(seed: number, scale: number, out: Float32Array, add?: Float32Arra
 }
 
 function generate(params: number): string {
-  const dir = join(DATA, `p${params}`);
+  const dir = join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}`);
   const done = join(dir, 'complete');
   if (existsSync(done)) return dir;
   mkdirSync(dir, { recursive: true });
   const sizes = tensorSizes(params);
-  console.error(`generating ${K} models + base of ${params} float32 parameters into ${dir} …`);
+  console.error(`generating ${K} models + base of ${params} ${DTYPE === 'BF16' ? 'bfloat16' : 'float32'} parameters into ${dir} …`);
   writeModel(join(dir, 'base.safetensors'), sizes, (t, out) => noise(1000 + t, 0.5, out));
   for (let k = 0; k < K; k++) {
     writeModel(join(dir, `model${k}.safetensors`), sizes, (t, out) => {
@@ -187,12 +199,22 @@ const CASES: Record<string, (dir: string) => Promise<string | undefined>> = {
   dare: (dir) => merge(dir, 'dare', { merge_method: 'dare_ties', parameters: { lambda: 1, density: 0.2 } }),
 };
 
+// The same cases with the helper thread switched off (every pass on one thread, the same output bytes): what the
+// second core buys.
+for (const name of ['similarity', 'ta', 'ta_awd', 'ties', 'dare']) {
+  const run = CASES[name]!;
+  CASES[`${name}_1thread`] = (dir) => {
+    helperThreads.enabled = false;
+    return run(dir);
+  };
+}
+
 /** Runs a merge; with the digest cache (as the CLI and the extension run it) the unchanged inputs are not re-hashed. */
 async function merge(dir: string, name: string, body: object, digestCache = true): Promise<string> {
   const plan = await planMerge(await loadMergeConfig(writeConfig(dir, name, body)));
   try {
     const r = await runMerge(plan, digestCache ? { digestCache: new DigestCache(join(dir, 'sha256-cache.json')) } : {});
-    return `${r.passes} pass(es), chunk ${r.chunkElements} elements`;
+    return `${r.passes} pass(es), ${programStats.items > 0 ? `two threads (${programStats.here} of ${programStats.items} chunk programs on this one)` : 'one thread'}`;
   } finally {
     await plan.close();
   }
@@ -226,8 +248,10 @@ async function main(): Promise<void> {
   if (childCase) return child(childCase, argValue('--dir')!);
   const params = Math.round(Number(argValue('--params') ?? 50e6));
   const repeat = Number(argValue('--repeat') ?? 1);
-  const cases = (argValue('--cases') ?? 'read_floor,floor,floor_fsync,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare').split(',');
-  const fresh = !existsSync(join(DATA, `p${params}`, 'complete'));
+  const cases = (
+    argValue('--cases') ?? 'read_floor,floor,floor_fsync,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare,similarity_1thread,ta_1thread,ta_awd_1thread,ties_1thread,dare_1thread'
+  ).split(',');
+  const fresh = !existsSync(join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}`, 'complete'));
   const dir = generate(params);
   // The digest cache trusts only files hashed well after their last write (digestCache.ts).
   if (fresh) await new Promise((r) => setTimeout(r, 2500));
@@ -248,7 +272,7 @@ async function main(): Promise<void> {
   const readFloor = results.get('read_floor')?.seconds;
   const ta = results.get('ta')?.seconds;
   const lines = [
-    `K = ${K} models + base, ${(params / 1e6).toFixed(1)}M float32 parameters each (${((params * 4 * (K + 1)) / 1e9).toFixed(2)} GB of inputs), page cache warm, best of ${repeat}`,
+    `K = ${K} models + base, ${(params / 1e6).toFixed(1)}M ${DTYPE === 'BF16' ? 'bfloat16' : 'float32'} parameters each (${((params * ELEMENT_BYTES * (K + 1)) / 1e9).toFixed(2)} GB of inputs), page cache warm, best of ${repeat}`,
     '',
     '| case | wall (s) | CPU (s) | × I/O floor | × read floor | × TA | peak RSS (MB) | notes |',
     '|---|---:|---:|---:|---:|---:|---:|---|',

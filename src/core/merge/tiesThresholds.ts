@@ -118,7 +118,10 @@ function bracketFor(sample: Int32Array, n: number, density: number): Bracket {
   const d = Math.ceil(4 * Math.sqrt(p * (1 - p) * m) + 0.001 * m + 16);
   const loIdx = Math.floor(idx - d);
   const hiIdx = Math.ceil(idx + d);
-  return { lo: loIdx < 0 ? 0 : selectRank(sample, loIdx), hi: hiIdx >= m ? 0x7fffffff : selectRank(sample, hiIdx), k };
+  const lo = loIdx < 0 ? 0 : selectRank(sample, loIdx);
+  // selectRank left the ranks above loIdx to the right of it: the second search needs only that part.
+  const hi = hiIdx >= m ? 0x7fffffff : loIdx < 0 ? selectRank(sample, hiIdx) : selectRank(sample.subarray(loIdx), hiIdx - loIdx);
+  return { lo, hi, k };
 }
 
 /** The value of rank r (0-based, ascending) in a, reordering a: quickselect with median-of-three pivots. */
@@ -148,6 +151,26 @@ export function selectRank(a: Int32Array, r: number): number {
     else return a[r]!;
   }
   return a[r]!;
+}
+
+/**
+ * The value of rank r (0-based, ascending) in a, whose values all lie in [lo, hi]: a histogram of 65536 buckets
+ * over the range finds the bucket holding rank r, whose few values selectRank then orders. Two linear passes:
+ * several times faster than selectRank on millions of candidates.
+ */
+export function selectInRange(a: Int32Array, r: number, lo: number, hi: number): number {
+  const range = hi - lo + 1;
+  let shift = 0;
+  while (range > 65536 * 2 ** shift) shift++;
+  const counts = new Int32Array(65536);
+  for (let e = 0; e < a.length; e++) counts[(a[e]! - lo) >>> shift]!++;
+  let bucket = 0;
+  let before = 0;
+  while (before + counts[bucket]! <= r) before += counts[bucket++]!;
+  const inBucket = new Int32Array(counts[bucket]!);
+  let n = 0;
+  for (let e = 0; e < a.length; e++) if ((a[e]! - lo) >>> shift === bucket) inBucket[n++] = a[e]!;
+  return selectRank(inBucket, r - before);
 }
 
 /** Per-tensor state of the pass. */
@@ -189,7 +212,7 @@ class TensorSearch {
       const above = this.above[i]!;
       const inside = this.count[i]!;
       if (this.overflow[i] || above >= b.k || above + inside < b.k) return undefined;
-      return floatOfBits(selectRank(this.candidates[i]!.subarray(0, inside), inside - (b.k - above)));
+      return floatOfBits(selectInRange(this.candidates[i]!.subarray(0, inside), inside - (b.k - above), b.lo, b.hi));
     });
   }
 }

@@ -12,7 +12,7 @@ import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
 import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
 import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
-import { selectRank } from '../../../src/core/merge/tiesThresholds';
+import { selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { addScaledInto } from '../../../src/core/merge/methodChunk';
@@ -246,7 +246,17 @@ void test('selectRank finds the value of each rank, duplicates included', () => 
   for (const n of [1, 2, 7, 1000, 4096]) {
     const values = Int32Array.from({ length: n }, () => Math.floor(random() * (n / 3 + 1)));
     const sorted = Int32Array.from(values).sort();
-    for (const r of [0, n - 1, Math.floor(n / 2), Math.floor(n / 7)]) assert.equal(selectRank(Int32Array.from(values), r), sorted[r], `n=${n} r=${r}`);
+    for (const r of [0, n - 1, Math.floor(n / 2), Math.floor(n / 7)]) {
+      assert.equal(selectRank(Int32Array.from(values), r), sorted[r], `n=${n} r=${r}`);
+      assert.equal(selectInRange(Int32Array.from(values), r, sorted[0]!, sorted[n - 1]!), sorted[r], `in range, n=${n} r=${r}`);
+    }
+  }
+  // A wide range of bit patterns (the bucket width grows), and a range wider than the values.
+  const wide = Int32Array.from({ length: 5000 }, () => Math.floor(random() * 0x7fffffff));
+  const wideSorted = Int32Array.from(wide).sort();
+  for (const r of [0, 1, 2500, 4999]) {
+    assert.equal(selectInRange(Int32Array.from(wide), r, 0, 0x7fffffff), wideSorted[r]);
+    assert.equal(selectInRange(Int32Array.from(wide), r, wideSorted[0]!, wideSorted[4999]!), wideSorted[r]);
   }
 });
 
