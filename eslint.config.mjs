@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'dist-vsix/**', 'src/**/assembly/**', 'samples/**', 'test/fixtures/**', '.tmp*/**'] },
+  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vscode-test/**', 'dist-vsix/**', 'src/**/assembly/**', 'src/core/config/generated/*.js', 'samples/**', 'test/fixtures/**', '.tmp*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,7 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import Ajv from 'ajv';
 import { AWD_DEFAULTS, DEFAULT_LAMBDA, DEFAULT_OUT_PATH, DEFAULT_WEIGHT, MERGE_CONFIG_SCHEMA, MERGE_METHODS, mergeConfigValidator } from '../../../src/core/config/schema';
 
@@ -65,4 +66,9 @@ void describe('merge-config.schema.json', () => {
     assert.equal(validate({ merge_method: 'ties', models: [{ model: 'a' }], out_shard_size: '2.5 GiB' }), true);
     assert.equal(validate({ merge_method: 'ties', models: [{ model: 'a' }], out_shard_size: 'lots' }), false);
   });
+});
+
+void test('the committed standalone validator is the compilation of the schema (npm run build:schema)', () => {
+  const r = spawnSync(process.execPath, ['scripts/build-schema-validator.mjs', '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
 });
