@@ -3,7 +3,8 @@
 // the worker bundle all load it without a separate file. `--check` compiles and exits 1 if the committed module
 // is out of date.
 import asc from 'assemblyscript/asc';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeOrCheck } from './generatedFile.mjs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -50,20 +51,4 @@ ${lines.map((l) => `  '${l}'`).join(' +\n')};
 `;
 }
 
-const text = moduleText(await compile());
-if (process.argv.includes('--check')) {
-  let current = '';
-  try {
-    current = readFileSync(target, 'utf8');
-  } catch {
-    /* missing counts as out of date */
-  }
-  if (current !== text) {
-    console.error(`${target} is out of date: run npm run build:wasm`);
-    process.exit(1);
-  }
-  console.log('kernelsWasm.ts is up to date');
-} else {
-  writeFileSync(target, text);
-  console.log(`wrote ${target}`);
-}
+writeOrCheck(target, moduleText(await compile()), 'npm run build:wasm');

@@ -1,19 +1,23 @@
 /**
  * The merge executor: runs a MergePlan as a few streaming passes over the inputs, tensor by tensor and chunk by
- * chunk, straight into the output file. Peak memory is the chunk buffers (set by the memory budget: two sets of
- * K + 1 input chunks, one read ahead while the other is computed on, plus three output-side chunks), whatever the
- * model size and K.
+ * chunk, straight into the output file. Peak memory is the chunk buffers (set by the memory budget: a few sets of
+ * K + 1 input chunks being read and computed on, plus per-set output buffers), whatever the model size and K.
  *
  * Passes (each reads every selected tensor of the base and the K models once):
  *  - statistics, only with AWD: the K×K Gram matrix of the task vectors per tensor → AWD's coefficients a;
- *  - threshold, only for TIES with trim_scope `model`: the per-model magnitude histogram of τ (τ̂ with AWD, so it
- *    comes after the statistics pass), plus one refinement pass for the low 16 bits of the threshold — so TIES at
- *    model scope reads the inputs 3 times, and with AWD 4 times (statistics, 2 × threshold, output);
+ *  - threshold, only for TIES: per tensor (trim_scope `tensor`: tiesThresholds.ts, one pass; a tensor whose sample
+ *    misled it takes the two histogram passes of magnitude.ts) or per model over everything (trim_scope `model`:
+ *    the histogram of τ, τ̂ with AWD, plus one refinement pass for the low 16 bits of the threshold);
  *  - output: τ → τ̂ = τ − δ (δ = Σ_k a_k τ_k materialised per chunk only for the non-TA methods; task arithmetic
  *    with AWD runs as plain task arithmetic with the effective coefficients) → method → θ = θ_0 + λ·m → the
  *    writer casts once to the output dtype. Copied tensors go through byte for byte.
- * TIES at trim_scope `tensor` finds a tensor's thresholds in memory when the tensor fits one chunk, else with two
- * extra reads of that tensor alone, before the output pass.
+ *
+ * Two cores: when every merged input is raw float32 or bfloat16 (the usual case), the passes run as chunk programs
+ * (helperThread.ts) — a helper thread and this one each read and compute whole chunks, this one consumes them in
+ * order — in cache-sized chunks. Otherwise (other dtypes, no WebAssembly SIMD, AWD_MERGE_THREADS=0, the
+ * `chunkElements` option of tests) this thread computes every chunk as the loops below do, with the same kernels
+ * in the same order: the same bits (test/unit/merge/programs.test.ts), and TIES at tensor scope then thresholds a
+ * tensor that fits one budget-sized chunk in memory.
  *
  * Determinism: the Gram sums run in blocks aligned to the element index (gramPass.ts), the result statistics in fixed
  * blocks, every sum has a fixed order, and DARE's masks depend only on (seed, model, tensor, element). Wall-clock
@@ -28,8 +32,8 @@ import { createSafetensorsWriter, type SafetensorsWriter } from '../formats/safe
 import { buildRecord, recordMetadata, recordPathFor, recordToJson, type MergeRecord } from '../config/record';
 import { baseWithWeightedSumOfDifferences, weightedSumOfDifferences, subtractFromRows } from '../kernels/combine';
 import { MagnitudeThreshold, kthLargestMagnitude } from './magnitude';
-import { trimBelow, tiesMergeChunk, float32AtLeast } from './ties';
-import { dareRescaleInPlace, dareRoundKeys, keepBelowOf } from './dare';
+import { trimBelow, tiesMergeChunk } from './ties';
+import { dareRescaleInPlace } from './dare';
 import { effectiveTaskArithmeticCoefficients } from './awd';
 import type { MergePlan, PlannedTensor } from './plan';
 import { openArena, plainFloats, wasmKernels } from '../kernels/wasm';
@@ -37,9 +41,10 @@ import { ChunkPipeline, chunkItems, gramSlotBytes, chunkRanges, chunkElementsFor
 import { accumulateTensorGrams } from './gramPass';
 import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
-import { TensorStatisticsAccumulator, STATISTICS_BLOCK, combineLanes, type BlockSums, type TensorStatistics } from './tensorStats';
-import { helperThreads, type ChunkOp } from './helperThread';
+import { TensorStatisticsAccumulator, STATISTICS_BLOCK, type BlockSums, type TensorStatistics } from './tensorStats';
+import { helperThreads } from './helperThread';
 import { sampledThresholdPass, CANDIDATES_PER_CHUNK } from './tiesThresholds';
+import { outputProgram, outputProgramBytes } from './outputProgram';
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
 import { hashFilesInBackground } from './inputHashing';
 import type { DigestCache } from './digestCache';
@@ -157,6 +162,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     }
     const coefficientsOf = new Map<string, Float64Array>();
     if (awd) merged.forEach((t, i) => coefficientsOf.set(t.name, awd.coefficientsPerTensor[i]!));
+    /** Each merged tensor's row in coefficientTable (the program passes' coefficients, in WASM memory). */
+    const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
 
     const delta = alloc.floats(awd && method !== 'task_arithmetic' ? bufferChunk : 0);
     const mergedTask = alloc.floats(bufferChunk);
@@ -211,7 +218,6 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       if (programs && coefficientTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
         log(`threshold pass: per-tensor magnitude thresholds over ${merged.length} tensors, on two threads`);
         merged.forEach((t, i) => coefficientTable.set(coefficientsOf.get(t.name) ?? new Float64Array(K), i * K));
-        const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
         const meter = new ProgressMeter('threshold', merged.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
         const { thresholds, unresolved } = await sampledThresholdPass(
           {
@@ -276,139 +282,53 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       throwIfCancelled(opts.signal);
     };
     const copy = (t: PlannedTensor): Promise<void> => copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
-    if (programs && method === 'task_arithmetic' && coefficientTable && pipeline.canRunPrograms(items, programSlotBytes(method, K, outputChunk, false))) {
-      // Both threads read and compute whole chunks: θ_0 + Σ c_i τ_i, its statistics blocks and its NaN/Inf count,
-      // into the slot's output row; this thread writes them in order.
-      merged.forEach((t, i) => coefficientTable.set(taCoefficients.get(t.name)!, i * K));
-      const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
-      const layout = (slot: number): { out: number; states: number; result: number } => {
-        const at = pipeline.slotExtra[slot]!.byteOffset;
-        const states = at + outputChunk * 4;
-        return { out: at, states, result: states + 160 * Math.ceil(outputChunk / STATISTICS_BLOCK) };
-      };
-      const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
-        const n = item.end - item.start;
-        const { out: o, states, result } = layout(slot);
-        const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
-        const coeffs = coefficientTable.byteOffset + tensorIndex.get(item.name)! * K * 8;
-        const list: ChunkOp[] = [{ fn: 'weightedSumOfDifferences', args: [chunk.base.byteOffset, chunk.models[0]!.byteOffset, K, n, stride, coeffs, o, 1] }];
-        for (let b = 0; b * STATISTICS_BLOCK < n; b++) {
-          const len = Math.min(STATISTICS_BLOCK, n - b * STATISTICS_BLOCK);
-          list.push({ fn: 'statsInit', args: [states + 160 * b] }, { fn: 'statisticsLanes', args: [o + b * STATISTICS_BLOCK * 4, len, states + 160 * b] });
-        }
-        list.push({ fn: 'countNonFiniteInto', args: [o, n, result] });
-        return list;
-      };
-      const memoryBuffer = coefficientTable.buffer;
-      for await (const { item, chunk, slot } of pipeline.runPrograms(items, ops)) {
+    const program =
+      programs && method !== 'linear' && coefficientTable && pipeline.canRunPrograms(items, outputProgramBytes(K, outputChunk))
+        ? outputProgram({ plan, pipeline, chunk: outputChunk, table: coefficientTable, tensorIndex, taCoefficients, awdCoefficients: coefficientsOf, thresholds: thresholdsOf })
+        : undefined;
+    if (program) {
+      // Both threads read and compute whole chunks (outputProgram.ts); this thread writes them in order.
+      for await (const { item, chunk, slot } of pipeline.runPrograms(items, program.ops)) {
         const t = byName.get(item.name)!;
         if (!chunk) {
           await copy(t);
           continue;
         }
-        const n = item.end - item.start;
-        const { out: o, states, result } = layout(slot);
-        if (new Int32Array(memoryBuffer, result, 1)[0]! > 0) pipeline.screen(t.name, chunk);
-        const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, b) => combineLanes(new Float64Array(memoryBuffer, states + 160 * b, 19)));
-        await finishChunk(t, item, new Float32Array(memoryBuffer, o, n), blockSums);
-      }
-    } else if (programs && method !== 'linear' && method !== 'task_arithmetic' && coefficientTable && pipeline.canRunPrograms(items, programSlotBytes(method, K, outputChunk, false))) {
-      // TIES and DARE on both threads: τ̂, trim or drop-and-rescale, elect and merge (or the weighted sum), θ_0 + λ·m
-      // and its statistics blocks, all in the slot; the inputs' NaN/Inf counts come first (the rows change in place).
-      merged.forEach((t, i) => coefficientTable.set(coefficientsOf.get(t.name) ?? new Float64Array(K), i * K));
-      coefficientTable.set(plan.weights, merged.length * K);
-      const weightsPointer = coefficientTable.byteOffset + merged.length * K * 8;
-      const tensorIndex = new Map(merged.map((t, i) => [t.name, i]));
-      const rowsCount = K + 1;
-      const layout = (slot: number): { delta: number; m: number; out: number; states: number; counts: number } => {
-        const at = pipeline.slotExtra[slot]!.byteOffset;
-        const states = at + 3 * outputChunk * 4;
-        return { delta: at, m: at + outputChunk * 4, out: at + 2 * outputChunk * 4, states, counts: states + 160 * Math.ceil(outputChunk / STATISTICS_BLOCK) };
-      };
-      const scale = Math.fround(config.parameters.lambda);
-      const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
-        const n = item.end - item.start;
-        const { delta: d, m, out: o, states, counts } = layout(slot);
-        const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
-        const rows = chunk.models[0]!.byteOffset;
-        const b = chunk.base.byteOffset;
-        const list: ChunkOp[] = [chunk.base, ...chunk.models].map((row, j) => ({ fn: 'countNonFiniteInto', args: [row.byteOffset, n, counts + 4 * j] }));
-        if (awd) list.push({ fn: 'weightedSumOfDifferences', args: [b, rows, K, n, stride, coefficientTable.byteOffset + tensorIndex.get(item.name)! * K * 8, d, 0] });
-        list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, b] });
-        if (awd) list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, d] });
-        if (method === 'ties') {
-          const thresholds = thresholdsOf.get(item.name)!;
-          for (let i = 0; i < K; i++) list.push({ fn: 'trimBelow', args: [rows + i * stride, n, float32AtLeast(thresholds[i]!)] });
-        } else {
-          for (let i = 0; i < K; i++) {
-            const [k0, k1, k2] = dareRoundKeys({ seed: config.random_seed, model: i, tensor: item.name });
-            const keepBelow = keepBelowOf(plan.densities[i]!);
-            const keepAll = keepBelow >= 4294967296 ? 1 : 0;
-            list.push({ fn: 'dareRescale', args: [rows + i * stride, n, item.start, k0, k1, k2, keepAll ? 0 : keepBelow, keepAll, plan.densities[i]!] });
-          }
-        }
-        if (method === 'dare_linear') {
-          // Σ w_i τ'_i as the weighted sum of differences from a zero row (x − 0 = x exactly).
-          list.push({ fn: 'fill0', args: [d, n * 4] }, { fn: 'weightedSumOfDifferences', args: [d, rows, K, n, stride, weightsPointer, m, 0] });
-        } else {
-          list.push({ fn: 'tiesMerge', args: [rows, K, n, stride, weightsPointer, config.parameters.normalize ? 1 : 0, m] });
-        }
-        list.push({ fn: 'addScaled', args: [o, b, m, n, scale] });
-        for (let blk = 0; blk * STATISTICS_BLOCK < n; blk++) {
-          const len = Math.min(STATISTICS_BLOCK, n - blk * STATISTICS_BLOCK);
-          list.push({ fn: 'statsInit', args: [states + 160 * blk] }, { fn: 'statisticsLanes', args: [o + blk * STATISTICS_BLOCK * 4, len, states + 160 * blk] });
-        }
-        return list;
-      };
-      const memoryBuffer = coefficientTable.buffer;
-      for await (const { item, chunk, slot } of pipeline.runPrograms(items, ops)) {
-        const t = byName.get(item.name)!;
-        if (!chunk) {
-          await copy(t);
-          continue;
-        }
-        const n = item.end - item.start;
-        const { out: o, states, counts } = layout(slot);
-        if (new Int32Array(memoryBuffer, counts, rowsCount).some((c) => c > 0)) {
-          // The rows are τ' now: read the inputs again to count their NaN/Inf (the pass then refuses or logs).
-          await pipeline.reread(slot, item);
-          pipeline.screen(t.name, chunk);
-        }
-        const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, blk) => combineLanes(new Float64Array(memoryBuffer, states + 160 * blk, 19)));
-        await finishChunk(t, item, new Float32Array(memoryBuffer, o, n), blockSums);
+        const { result, blockSums } = await program.finish(item, slot, chunk);
+        await finishChunk(t, item, result, blockSums);
       }
     } else {
-    for await (const { item, chunk } of pipeline.run(items, method === 'task_arithmetic' ? 'deferred' : 'eager')) {
-      const t = byName.get(item.name)!;
-      if (!chunk) {
-        await copy(t);
-        continue;
-      }
-      const { start, end } = item;
-      const n = end - start;
-      const result = output.subarray(0, n);
-      const m = mergedTask.subarray(0, n);
-      if (method === 'linear') {
-        weightedAverageInto(chunk.models, plan.weights, result);
-      } else if (method === 'task_arithmetic') {
-        baseWithWeightedSumOfDifferences(chunk.base, chunk.models, taCoefficients.get(t.name)!, result);
-        if (nonFiniteTotal(result) > 0) pipeline.screen(t.name, chunk);
-      } else {
-        toTaskVectors(t.name, chunk);
-        const rows = chunk.models;
-        if (method === 'ties') {
-          // A tensor without streamed thresholds fits one chunk, so it is wholly in memory here.
-          const thresholds = thresholdsOf.get(t.name) ?? rows.map((row, i) => kthLargestMagnitude(row, Math.floor(plan.densities[i]! * n)));
-          rows.forEach((row, i) => trimBelow(row, thresholds[i]!));
-        } else {
-          rows.forEach((row, i) => dareRescaleInPlace(row, plan.densities[i]!, { seed: config.random_seed, model: i, tensor: t.name }, start));
+      for await (const { item, chunk } of pipeline.run(items, method === 'task_arithmetic' ? 'deferred' : 'eager')) {
+        const t = byName.get(item.name)!;
+        if (!chunk) {
+          await copy(t);
+          continue;
         }
-        if (method === 'dare_linear') weightedSumOfRows(rows, plan.weights, m);
-        else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
-        addScaledInto(result, chunk.base, m, config.parameters.lambda);
+        const { start, end } = item;
+        const n = end - start;
+        const result = output.subarray(0, n);
+        const m = mergedTask.subarray(0, n);
+        if (method === 'linear') {
+          weightedAverageInto(chunk.models, plan.weights, result);
+        } else if (method === 'task_arithmetic') {
+          baseWithWeightedSumOfDifferences(chunk.base, chunk.models, taCoefficients.get(t.name)!, result);
+          if (nonFiniteTotal(result) > 0) pipeline.screen(t.name, chunk);
+        } else {
+          toTaskVectors(t.name, chunk);
+          const rows = chunk.models;
+          if (method === 'ties') {
+            // A tensor without streamed thresholds fits one chunk, so it is wholly in memory here.
+            const thresholds = thresholdsOf.get(t.name) ?? rows.map((row, i) => kthLargestMagnitude(row, Math.floor(plan.densities[i]! * n)));
+            rows.forEach((row, i) => trimBelow(row, thresholds[i]!));
+          } else {
+            rows.forEach((row, i) => dareRescaleInPlace(row, plan.densities[i]!, { seed: config.random_seed, model: i, tensor: t.name }, start));
+          }
+          if (method === 'dare_linear') weightedSumOfRows(rows, plan.weights, m);
+          else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
+          addScaledInto(result, chunk.base, m, config.parameters.lambda);
+        }
+        await finishChunk(t, item, result);
       }
-      await finishChunk(t, item, result);
-    }
     }
     // Empty merged tensors have no chunk: their statistics are those of nothing.
     for (const t of merged) statistics[t.name] ??= new TensorStatisticsAccumulator().result();
@@ -482,9 +402,7 @@ function programsPossible(plan: MergePlan): boolean {
 
 /** Per-slot extra bytes the program passes of a merge use (their layouts in runMerge and tiesThresholds.ts). */
 function programSlotBytes(method: MergePlan['config']['merge_method'], K: number, chunk: number, awd: boolean): number {
-  const blocks = Math.ceil(chunk / STATISTICS_BLOCK);
-  // δ, the merged task vector and the output row; statistics states; the inputs' NaN/Inf counts.
-  const output = 3 * chunk * 4 + 160 * blocks + 4 * (K + 2) + 256;
+  const output = outputProgramBytes(K, chunk);
   const thresholds = method === 'ties' ? chunk * 4 + K * CANDIDATES_PER_CHUNK * 4 + 4 * (3 * K + 1) + 256 : 0;
   return Math.max(output, thresholds, awd ? gramSlotBytes(K) : 0);
 }

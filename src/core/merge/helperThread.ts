@@ -314,15 +314,10 @@ class HelperThread {
           if (w.async) await w.value;
         }
       },
-      release: (r) => {
-        Atomics.store(ctl, CONSUMED, r + 1);
-        Atomics.notify(ctl, CONSUMED);
-      },
+      release: (r) => release(ctl, r),
       finish: async () => {
         finished = true;
-        Atomics.store(ctl, CANCEL, 1);
-        Atomics.notify(ctl, CONSUMED);
-        await pass.end();
+        await cancel(ctl, pass);
       },
     };
   }
@@ -371,17 +366,27 @@ class HelperThread {
       },
       release: (r) => {
         consumed = r + 1;
-        Atomics.store(ctl, CONSUMED, consumed);
-        Atomics.notify(ctl, CONSUMED);
+        release(ctl, r);
       },
       finish: async () => {
         finished = true;
-        Atomics.store(ctl, CANCEL, 1);
-        Atomics.notify(ctl, CONSUMED);
-        await pass.end();
+        await cancel(ctl, pass);
       },
     };
   }
+}
+
+/** Item r is no longer used: the helper may fill its slot again. */
+function release(ctl: Int32Array, r: number): void {
+  Atomics.store(ctl, CONSUMED, r + 1);
+  Atomics.notify(ctl, CONSUMED);
+}
+
+/** Stops the helper's work on a pass and waits until it touches the memory no more. */
+async function cancel(ctl: Int32Array, pass: { end: () => Promise<void> }): Promise<void> {
+  Atomics.store(ctl, CANCEL, 1);
+  Atomics.notify(ctl, CONSUMED);
+  await pass.end();
 }
 
 /** Atomics.waitAsync (ES2024; in Node since 16), typed here because the project's lib is ES2022. */
