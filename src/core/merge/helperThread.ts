@@ -420,7 +420,12 @@ export function helperThreadFor(kernels: { memory: WebAssembly.Memory; module: W
   let t = threads.get(kernels.memory);
   // A helper that has ended (stopped, or crashed) is replaced by a new one for the next pass.
   if (!t || t.dead) {
-    t = new HelperThread(kernels.memory, kernels.module, kernels.exports);
+    try {
+      t = new HelperThread(kernels.memory, kernels.module, kernels.exports);
+    } catch {
+      // No threads here (a host that forbids them): every pass runs on this thread, with the same results.
+      return undefined;
+    }
     threads.set(kernels.memory, t);
   }
   return t;

@@ -242,7 +242,10 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     searches.set(t.name, new TensorSearch(sample.map((s, i) => bracketFor(s, t.elements, densities[i]!))));
   }
   const memory = pipeline.slotExtra[0]!.buffer;
-  /** Slot layout: δ row, then K candidate areas, then int32 results (2 per model, then K + 1 non-finite counts). */
+  /**
+   * Slot layout: δ row, then K candidate areas, then int32 results (2 per model). No NaN/Inf screening here: the
+   * output pass screens every input row of every chunk and refuses the merge (or logs) before anything is written.
+   */
   const layout = (slot: number): { delta: number; cand: number; results: number } => {
     const at = pipeline.slotExtra[slot]!.byteOffset;
     const cand = at + pipeline.chunkElements * 4;
@@ -253,7 +256,7 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     const { delta, cand, results } = layout(slot);
     const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
     const models0 = chunk.models[0]!.byteOffset;
-    const list: ChunkOp[] = [chunk.base, ...chunk.models].map((row, j) => ({ fn: 'countNonFiniteInto', args: [row.byteOffset, n, results + (2 * K + j) * 4] }));
+    const list: ChunkOp[] = [];
     if (opts.awd) list.push({ fn: 'weightedSumOfDifferences', args: [chunk.base.byteOffset, models0, K, n, stride, opts.awd.pointer(item.name), delta, 0] });
     list.push({ fn: 'subtractFromRows', args: [models0, K, n, stride, chunk.base.byteOffset] });
     if (opts.awd) list.push({ fn: 'subtractFromRows', args: [models0, K, n, stride, delta] });
@@ -267,14 +270,9 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
   const thresholds = new Map<string, number[]>();
   const unresolved: ThresholdTensor[] = [];
   const byName = new Map(opts.tensors.map((t) => [t.name, t]));
-  for await (const { item, chunk, slot } of pipeline.runPrograms(items, ops)) {
+  for await (const { item, slot } of pipeline.runPrograms(items, ops)) {
     const { cand, results } = layout(slot);
-    const r = new Int32Array(memory, results, 3 * K + 1);
-    if (r.subarray(2 * K).some((c) => c > 0)) {
-      // Some input is NaN/±Inf here: the rows were turned into τ in place, so read them again to count them.
-      await pipeline.reread(slot, item);
-      pipeline.screen(item.name, chunk!);
-    }
+    const r = new Int32Array(memory, results, 2 * K);
     const search = searches.get(item.name)!;
     search.brackets.forEach((b, i) => {
       if (b.fixed === undefined) search.add(i, r[2 * i]!, r[2 * i + 1]!, new Int32Array(memory, cand + i * CANDIDATES_PER_CHUNK * 4, CANDIDATES_PER_CHUNK));
