@@ -80,9 +80,9 @@ export class TensorChunkReader {
     return chunk;
   }
 
-  /** Reads elements [start, end) of `name` into row j only (0 = the base when there is one). */
-  async readRow(j: number, name: string, start: number, end: number): Promise<void> {
-    await this.inputs[j]!.readFloat32(name, start, end, this.rows[j]!.subarray(0, end - start));
+  /** Reads elements [start, end) of `name` into row j only (0 = the base when there is one), from its element `at` on. */
+  async readRow(j: number, name: string, start: number, end: number, at = 0): Promise<void> {
+    await this.inputs[j]!.readFloat32(name, start, end, this.rows[j]!.subarray(at, at + end - start));
   }
 
   /** The views of elements [start, end) as the buffers hold them now (filled by read, readRow or another thread). */
@@ -93,11 +93,11 @@ export class TensorChunkReader {
   }
 
   /** Where the reader thread may put row j's elements [start, end) of `name`, or undefined (read it here). */
-  rawRead(j: number, name: string, start: number, end: number): RawRead | undefined {
+  rawRead(j: number, name: string, start: number, end: number, at = 0): RawRead | undefined {
     const source = this.inputs[j]!.rawSource?.(name);
     if (!source) return undefined;
     const size = source.dtype === 'BF16' ? 2 : 4;
-    return { fd: source.fd, position: source.offset + start * size, bytes: (end - start) * size, dest: this.rows[j]!.byteOffset, bf16: source.dtype === 'BF16' };
+    return { fd: source.fd, position: source.offset + start * size, bytes: (end - start) * size, dest: this.rows[j]!.byteOffset + at * 4, bf16: source.dtype === 'BF16' };
   }
 }
 
@@ -209,20 +209,32 @@ export class ChunkPipeline {
    * A pass in which both threads read and compute: for each read item, `ops(item, slot)` gives the kernel calls
    * to run on it once its rows are in slot `slot` (pointers into that slot's buffers, and into whatever per-slot
    * buffers the caller keeps). Items come back in order, after their calls ran, with their chunk views; copied
-   * items pass through. Check canRunPrograms first. Leaving early stops the helper before returning.
+   * items pass through. `ranges` (default: [start, end)) lists the element ranges that fill an item's rows, back
+   * to back, e.g. a tensor's sample slices. Check canRunPrograms first. Leaving early stops the helper first.
    */
   async *runPrograms<T extends ChunkItem>(
     items: readonly T[],
     ops: (item: T, slot: number, chunk: InputChunk) => ChunkOp[],
+    ranges: (item: T) => readonly (readonly [number, number])[] = (item) => [[item.start, item.end]],
   ): AsyncGenerator<{ item: T; chunk: InputChunk | undefined; slot: number }> {
     const thread = this.helper();
     if (!thread) throw new Error('runPrograms: no helper thread (check canRunPrograms)');
     const S = this.slots.length;
     const rowsOf = Array.from({ length: this.slots[0]!.rows.length }, (_, j) => j);
     const reads = items.filter((it) => it.read);
+    /** Each range of an item and where it goes in the rows (element offset): back to back from 0. */
+    const placed = (it: T): { start: number; end: number; at: number }[] => {
+      let at = 0;
+      return ranges(it).map(([start, end]) => {
+        const p = { start, end, at };
+        at += end - start;
+        return p;
+      });
+    };
     const programs = reads.map((it, r) => {
       const slot = this.slots[r % S]!;
-      return { reads: rowsOf.map((j) => slot.rawRead(j, it.name, it.start, it.end)!), ops: ops(it, r % S, slot.view(it.start, it.end)) };
+      const pieces = placed(it);
+      return { reads: rowsOf.flatMap((j) => pieces.map((p) => slot.rawRead(j, it.name, p.start, p.end, p.at)!)), ops: ops(it, r % S, slot.view(it.start, it.end)) };
     });
     const pass = thread.startPrograms(programs, S);
     let r = 0;
@@ -235,7 +247,7 @@ export class ChunkPipeline {
         const slot = this.slots[r % S]!;
         if (!(await pass.ready(r))) {
           // A read failed on a thread (or the helper died): read here, with readFloat32's errors, and compute here.
-          await Promise.all(rowsOf.map((j) => slot.readRow(j, item.name, item.start, item.end)));
+          await Promise.all(rowsOf.flatMap((j) => placed(item).map((p) => slot.readRow(j, item.name, p.start, p.end, p.at))));
           pass.runHere(r);
         }
         yield { item, chunk: slot.view(item.start, item.end), slot: r % S };

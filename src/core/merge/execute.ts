@@ -222,7 +222,6 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
         const { thresholds, unresolved } = await sampledThresholdPass(
           {
             pipeline,
-            base,
             models: plan.models,
             tensors: merged,
             densities: plan.densities,

@@ -107,8 +107,9 @@ export class NonFiniteCheckingPipeline extends ChunkPipeline {
   override async *runPrograms<T extends ChunkItem>(
     items: readonly T[],
     ops: (item: T, slot: number, chunk: InputChunk) => ChunkOp[],
+    ranges?: (item: T) => readonly (readonly [number, number])[],
   ): AsyncGenerator<{ item: T; chunk: InputChunk | undefined; slot: number }> {
-    yield* super.runPrograms(items, ops);
+    yield* super.runPrograms(items, ops, ranges);
     this.endOfPass();
   }
 

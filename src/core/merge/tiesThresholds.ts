@@ -3,8 +3,9 @@
  * (the k-th largest |τ̂_i|, k = floor(density_i · n)) in one streaming pass of whole-chunk programs
  * (helperThread.ts), for models whose tensors do not fit one chunk.
  *
- * 1. A bracket per tensor and model from a sample: 64 slices of 1024 elements spread over the tensor (all of a
- *    tensor of at most 65536 elements), read straight from the files; its (1 − k/n) quantile ± a generous margin.
+ * 1. A bracket per tensor and model from a sample: 32 slices of 1024 elements spread over the tensor (all of a
+ *    tensor of at most 32768 elements), read and turned into τ̂ by a chunk program per tensor on either thread; its
+ *    (1 − k/n) quantile ± a generous margin.
  * 2. The pass: per chunk and model, the kernel bracketCount counts the entries above the bracket and collects the
  *    bit patterns of those inside it (the same order of |x| as merge/magnitude.ts: bit patterns, sign cleared).
  * 3. Per tensor: when the k-th largest lies inside the bracket (above < k ≤ above + inside) and the inside entries
@@ -12,7 +13,6 @@
  *    magnitude.ts (two more reads of that tensor alone). Either way the threshold is exact: the sample only decides
  *    how much work it takes, never the result.
  */
-import { readSync } from 'node:fs';
 import type { Checkpoint } from '../formats/types';
 import type { ChunkItem, InputChunk } from './chunkReader';
 import type { ChunkOp } from './helperThread';
@@ -22,7 +22,7 @@ import type { NonFiniteCheckingPipeline } from './nonFiniteGuard';
 export const CANDIDATES_PER_CHUNK = 32768;
 /** Candidates one model may collect per tensor before the tensor goes to the histogram passes. */
 const CANDIDATES_PER_TENSOR = 1 << 22;
-const SLICES = 64;
+const SLICES = 32;
 const SLICE = 1024;
 
 /** What the pass needs to know of one tensor. */
@@ -47,62 +47,12 @@ function floatOfBits(bits: number): number {
   return f32[0]!;
 }
 
-/** Reads elements [start, end) of a raw float32 or bfloat16 tensor straight from its file (rawSource), as float32. */
-function readRaw(c: Checkpoint, name: string, start: number, end: number, out: Float32Array): void {
-  const src = c.rawSource?.(name);
-  if (!src) throw new Error(`tiesThresholds: ${c.path}: tensor "${name}" is not raw float32 or bfloat16`);
-  const size = src.dtype === 'BF16' ? 2 : 4;
-  const bytes = new Uint8Array((end - start) * size);
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const got = readSync(src.fd, bytes, done, bytes.byteLength - done, src.offset + start * size + done);
-    if (got === 0) throw new Error(`tiesThresholds: ${c.path}: short read`);
-    done += got;
-  }
-  if (size === 4) out.set(new Float32Array(bytes.buffer));
-  else {
-    const bits = new Uint32Array(out.buffer, out.byteOffset, end - start);
-    const halves = new Uint16Array(bytes.buffer);
-    for (let e = 0; e < halves.length; e++) bits[e] = halves[e]! << 16;
-  }
-}
-
-/** The sample's τ̂ bit patterns of |x| per model: τ = θ_i − θ_0 in float32, minus δ = Σ a_k τ_k with AWD. */
-function sampleMagnitudes(base: Checkpoint, models: readonly Checkpoint[], t: ThresholdTensor, a: Float64Array | undefined): Int32Array[] {
-  const K = models.length;
-  const ranges: [number, number][] = [];
-  if (t.elements <= SLICES * SLICE) ranges.push([0, t.elements]);
-  else for (let s = 0; s < SLICES; s++) {
-    const start = Math.floor((s * (t.elements - SLICE)) / (SLICES - 1));
-    ranges.push([start, start + SLICE]);
-  }
-  const m = ranges.reduce((n, [s, e]) => n + e - s, 0);
-  const tau = Array.from({ length: K }, () => new Float32Array(m));
-  const b = new Float32Array(Math.max(...ranges.map(([s, e]) => e - s)));
-  const row = new Float32Array(b.length);
-  let at = 0;
-  for (const [s, e] of ranges) {
-    const n = e - s;
-    readRaw(base, t.name, s, e, b.subarray(0, n));
-    for (let i = 0; i < K; i++) {
-      readRaw(models[i]!, t.name, s, e, row.subarray(0, n));
-      const ti = tau[i]!;
-      for (let j = 0; j < n; j++) ti[at + j] = row[j]! - b[j]!;
-    }
-    at += n;
-  }
-  if (a) {
-    for (let j = 0; j < m; j++) {
-      let d = 0;
-      for (let k = 0; k < K; k++) d += a[k]! * tau[k]![j]!;
-      const df = Math.fround(d);
-      for (let i = 0; i < K; i++) tau[i]![j] = tau[i]![j]! - df;
-    }
-  }
-  return tau.map((x) => {
-    const bits = new Int32Array(x.buffer);
-    for (let j = 0; j < bits.length; j++) bits[j] = bits[j]! & 0x7fffffff;
-    return bits;
+/** The element ranges of a tensor's sample: all of it when small, else SLICES slices of SLICE spread over it. */
+export function sampleRanges(elements: number): [number, number][] {
+  if (elements <= SLICES * SLICE) return [[0, elements]];
+  return Array.from({ length: SLICES }, (_, s) => {
+    const start = Math.floor((s * (elements - SLICE)) / (SLICES - 1));
+    return [start, start + SLICE] as [number, number];
   });
 }
 
@@ -118,10 +68,8 @@ function bracketFor(sample: Int32Array, n: number, density: number): Bracket {
   const d = Math.ceil(4 * Math.sqrt(p * (1 - p) * m) + 0.001 * m + 16);
   const loIdx = Math.floor(idx - d);
   const hiIdx = Math.ceil(idx + d);
-  const lo = loIdx < 0 ? 0 : selectRank(sample, loIdx);
-  // selectRank left the ranks above loIdx to the right of it: the second search needs only that part.
-  const hi = hiIdx >= m ? 0x7fffffff : loIdx < 0 ? selectRank(sample, hiIdx) : selectRank(sample.subarray(loIdx), hiIdx - loIdx);
-  return { lo, hi, k };
+  const [lo, hi] = twoRanks(sample, Math.max(0, loIdx), Math.min(m - 1, hiIdx));
+  return { lo: loIdx < 0 ? 0 : lo, hi: hiIdx >= m ? 0x7fffffff : hi, k };
 }
 
 /** The value of rank r (0-based, ascending) in a, reordering a: quickselect with median-of-three pivots. */
@@ -153,16 +101,20 @@ export function selectRank(a: Int32Array, r: number): number {
   return a[r]!;
 }
 
+/** selectInRange's bucket counts, reused from call to call. */
+const histogram = new Int32Array(65536);
+
 /**
- * The value of rank r (0-based, ascending) in a, whose values all lie in [lo, hi]: a histogram of 65536 buckets
+ * The value of rank r (0-based, ascending) in a (which it may reorder), whose values all lie in [lo, hi]: a histogram of 65536 buckets
  * over the range finds the bucket holding rank r, whose few values selectRank then orders. Two linear passes:
  * several times faster than selectRank on millions of candidates.
  */
 export function selectInRange(a: Int32Array, r: number, lo: number, hi: number): number {
+  if (a.length < 4096) return selectRank(a, r);
   const range = hi - lo + 1;
   let shift = 0;
   while (range > 65536 * 2 ** shift) shift++;
-  const counts = new Int32Array(65536);
+  const counts = histogram.fill(0);
   for (let e = 0; e < a.length; e++) counts[(a[e]! - lo) >>> shift]!++;
   let bucket = 0;
   let before = 0;
@@ -171,6 +123,36 @@ export function selectInRange(a: Int32Array, r: number, lo: number, hi: number):
   let n = 0;
   for (let e = 0; e < a.length; e++) if ((a[e]! - lo) >>> shift === bucket) inBucket[n++] = a[e]!;
   return selectRank(inBucket, r - before);
+}
+
+/**
+ * The values of ranks r1 ≤ r2 (0-based, ascending) among non-negative int32 a (which it may reorder): one histogram
+ * of the top 16 bits for both, then selectRank within each one's bucket.
+ */
+export function twoRanks(a: Int32Array, r1: number, r2: number): [number, number] {
+  if (a.length < 4096) return [selectRank(a, r1), selectRank(a, r2)];
+  const counts = histogram.fill(0);
+  for (let e = 0; e < a.length; e++) counts[a[e]! >>> 15]!++;
+  const locate = (r: number): { bucket: number; before: number } => {
+    let bucket = 0;
+    let before = 0;
+    while (before + counts[bucket]! <= r) before += counts[bucket++]!;
+    return { bucket, before };
+  };
+  const b1 = locate(r1);
+  const b2 = locate(r2);
+  const in1 = new Int32Array(counts[b1.bucket]!);
+  const in2 = b2.bucket === b1.bucket ? in1 : new Int32Array(counts[b2.bucket]!);
+  let n1 = 0;
+  let n2 = 0;
+  for (let e = 0; e < a.length; e++) {
+    const bucket = a[e]! >>> 15;
+    if (bucket === b1.bucket) in1[n1++] = a[e]!;
+    else if (bucket === b2.bucket) in2[n2++] = a[e]!;
+  }
+  const v1 = selectRank(in1, r1 - b1.before);
+  // selectRank reorders in1; a rank in the same bucket is still found in it.
+  return [v1, selectRank(in2, r2 - b2.before)];
 }
 
 /** Per-tensor state of the pass. */
@@ -219,7 +201,6 @@ class TensorSearch {
 
 export interface ThresholdPassOptions {
   pipeline: NonFiniteCheckingPipeline;
-  base: Checkpoint;
   models: readonly Checkpoint[];
   tensors: readonly ThresholdTensor[];
   densities: readonly number[];
@@ -234,13 +215,9 @@ export interface ThresholdPassOptions {
  * histogram passes. The pipeline's items must be whole chunks for program passes (canRunPrograms).
  */
 export async function sampledThresholdPass(opts: ThresholdPassOptions, items: readonly ChunkItem[]): Promise<{ thresholds: Map<string, number[]>; unresolved: ThresholdTensor[] }> {
-  const { pipeline, base, models, densities } = opts;
+  const { pipeline, models, densities } = opts;
   const K = models.length;
   const searches = new Map<string, TensorSearch>();
-  for (const t of opts.tensors) {
-    const sample = sampleMagnitudes(base, models, t, opts.awd?.of(t.name));
-    searches.set(t.name, new TensorSearch(sample.map((s, i) => bracketFor(s, t.elements, densities[i]!))));
-  }
   const memory = pipeline.slotExtra[0]!.buffer;
   /**
    * Slot layout: δ row, then K candidate areas, then int32 results (2 per model). No NaN/Inf screening here: the
@@ -251,15 +228,38 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     const cand = at + pipeline.chunkElements * 4;
     return { delta: at, cand, results: cand + K * CANDIDATES_PER_CHUNK * 4 };
   };
-  const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
+  /** τ̂ = τ − δ in place in the slot's model rows (τ alone without AWD): the calls both passes start with. */
+  const taskVectorOps = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
     const n = item.end - item.start;
-    const { delta, cand, results } = layout(slot);
     const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
     const models0 = chunk.models[0]!.byteOffset;
+    const { delta } = layout(slot);
     const list: ChunkOp[] = [];
     if (opts.awd) list.push({ fn: 'weightedSumOfDifferences', args: [chunk.base.byteOffset, models0, K, n, stride, opts.awd.pointer(item.name), delta, 0] });
     list.push({ fn: 'subtractFromRows', args: [models0, K, n, stride, chunk.base.byteOffset] });
     if (opts.awd) list.push({ fn: 'subtractFromRows', args: [models0, K, n, stride, delta] });
+    return list;
+  };
+  // The samples, one program per tensor (its slices read and turned into τ̂ on either thread), then the brackets.
+  const byName = new Map(opts.tensors.map((t) => [t.name, t]));
+  const sampleItems: ChunkItem[] = opts.tensors.filter((t) => t.elements > 0).map((t) => ({ name: t.name, start: 0, end: Math.min(t.elements, SLICES * SLICE), read: true }));
+  for await (const { item, chunk } of pipeline.runPrograms(sampleItems, taskVectorOps, (it) => sampleRanges(byName.get(it.name)!.elements))) {
+    const t = byName.get(item.name)!;
+    const brackets = chunk!.models.map((row, i) => {
+      // Copied out of the shared memory first: element loops over a SharedArrayBuffer view are several times slower.
+      const bits = new Int32Array(row.length);
+      bits.set(new Int32Array(row.buffer, row.byteOffset, row.length));
+      for (let e = 0; e < bits.length; e++) bits[e] = bits[e]! & 0x7fffffff;
+      return bracketFor(bits, t.elements, densities[i]!);
+    });
+    searches.set(t.name, new TensorSearch(brackets));
+  }
+  const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
+    const n = item.end - item.start;
+    const { cand, results } = layout(slot);
+    const stride = K > 1 ? chunk.models[1]!.byteOffset - chunk.models[0]!.byteOffset : 0;
+    const models0 = chunk.models[0]!.byteOffset;
+    const list = taskVectorOps(item, slot, chunk);
     const search = searches.get(item.name)!;
     search.brackets.forEach((b, i) => {
       if (b.fixed !== undefined) return;
@@ -269,7 +269,6 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
   };
   const thresholds = new Map<string, number[]>();
   const unresolved: ThresholdTensor[] = [];
-  const byName = new Map(opts.tensors.map((t) => [t.name, t]));
   for await (const { item, slot } of pipeline.runPrograms(items, ops)) {
     const { cand, results } = layout(slot);
     const r = new Int32Array(memory, results, 2 * K);

@@ -12,7 +12,7 @@ import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
 import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
 import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
-import { selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
+import { sampleRanges, selectInRange, selectRank, twoRanks } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { addScaledInto } from '../../../src/core/merge/methodChunk';
@@ -176,15 +176,12 @@ void test('a helper thread that dies in the middle of a pass changes nothing: th
 });
 
 void test('TIES thresholds stay exact when the sample misleads them (the tensor falls back to the histogram passes)', async () => {
-  // Small task vectors exactly where the sample's 64 slices of 1024 elements lie, large ones everywhere else.
+  // Small task vectors exactly where the sample's slices lie, large ones everywhere else.
   const dir = join(folder.dir, 'adversarial');
   mkdirSync(dir, { recursive: true });
   const n = 200_000;
   const inSample = new Uint8Array(n);
-  for (let s = 0; s < 64; s++) {
-    const start = Math.floor((s * (n - 1024)) / 63);
-    inSample.fill(1, start, start + 1024);
-  }
+  for (const [start, end] of sampleRanges(n)) inSample.fill(1, start, end);
   const normal = gaussian(seededRandom(7));
   const tensor: FixtureTensor = { name: 'adv.weight', shape: [n], dtype: 'F32' };
   const baseValues = Float32Array.from({ length: n }, () => normal());
@@ -249,12 +246,14 @@ void test('selectRank finds the value of each rank, duplicates included', () => 
     for (const r of [0, n - 1, Math.floor(n / 2), Math.floor(n / 7)]) {
       assert.equal(selectRank(Int32Array.from(values), r), sorted[r], `n=${n} r=${r}`);
       assert.equal(selectInRange(Int32Array.from(values), r, sorted[0]!, sorted[n - 1]!), sorted[r], `in range, n=${n} r=${r}`);
+      assert.deepEqual(twoRanks(Int32Array.from(values), Math.floor(r / 2), r), [sorted[Math.floor(r / 2)], sorted[r]], `two ranks, n=${n} r=${r}`);
     }
   }
   // A wide range of bit patterns (the bucket width grows), and a range wider than the values.
   const wide = Int32Array.from({ length: 5000 }, () => Math.floor(random() * 0x7fffffff));
   const wideSorted = Int32Array.from(wide).sort();
   for (const r of [0, 1, 2500, 4999]) {
+    assert.deepEqual(twoRanks(Int32Array.from(wide), 0, r), [wideSorted[0], wideSorted[r]]);
     assert.equal(selectInRange(Int32Array.from(wide), r, 0, 0x7fffffff), wideSorted[r]);
     assert.equal(selectInRange(Int32Array.from(wide), r, wideSorted[0]!, wideSorted[4999]!), wideSorted[r]);
   }
