@@ -458,7 +458,7 @@ export function wasmKernels(): WasmKernels | null {
   if (loaded === undefined) {
     try {
       const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
-      // Shared, so that a reader thread can fill chunk buffers in it (merge/readerThread.ts); growing a shared
+      // Shared, so that the helper thread can read and compute in it (merge/helperThread.ts); growing a shared
       // memory never moves it.
       const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
       const module = new WebAssembly.Module(bytes);

@@ -138,10 +138,11 @@ function slotsFor(chunkElements: number): number {
 
 /**
  * Reads chunks ahead of the caller, so that reading and computing overlap. With its buffers in the WASM kernels'
- * shared memory (an arena), the inputs' raw float32 rows are read by the reader thread (readerThread.ts), up to
- * three chunks ahead; rows that need decoding, and everything else, are read here one chunk ahead by
- * readFloat32, on libuv's I/O threads. Items with `read: false` (tensors copied through) are handed over in order
- * without reading, the reads running on behind them.
+ * shared memory (an arena), run() has the inputs' raw float32/bfloat16 rows read by the helper thread
+ * (helperThread.ts), up to three chunks ahead, and runPrograms() has both threads read and compute whole chunks;
+ * rows that need other decoding, and everything without an arena, are read here one chunk ahead by readFloat32,
+ * on libuv's I/O threads. Items with `read: false` (tensors copied through) are handed over in order without
+ * reading, the reads running on behind them.
  */
 export class ChunkPipeline {
   private readonly slots: TensorChunkReader[];

@@ -18,9 +18,8 @@
  *
  * Reads come only from what a checkpoint reports as raw float32 or bfloat16 in a file it holds open (rawSource:
  * descriptors are shared by the threads of a process, so the thread reads the very file that was validated;
- * bfloat16 is decoded by a WASM kernel, exactly as formats/dtypes.ts decodes it). A
- * read that fails marks its item failed; the caller then reads it through readFloat32, which gives the usual
- * errors, and runs its program itself. One helper per JS thread (the kernels' memory is per thread), started on
+ * bfloat16 is decoded by a WASM kernel, exactly as formats/dtypes.ts decodes it). A read that fails marks its item
+ * failed; the caller then reads it through readFloat32, which gives the usual errors, and runs its program itself. One helper per JS thread (the kernels' memory is per thread), started on
  * first use and unref'd while idle, so that it never keeps a process alive. It executes nothing from a checkpoint.
  */
 import { Worker } from 'node:worker_threads';
