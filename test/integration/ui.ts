@@ -29,6 +29,16 @@ async function send(request: UiRequest): Promise<unknown> {
 
 type Where = { frame?: string; timeoutMs?: number };
 
+/** An Explorer row by file name (a selector for ui.click / ui.waitFor). */
+export function explorerRow(name: string): string {
+  return `.explorer-folders-view .monaco-list-row[aria-label="${name}"]`;
+}
+
+/** A context-menu entry by its title. */
+export function menuEntry(title: string): string {
+  return `.monaco-menu .action-item:not(.disabled) .action-label:text-is("${title}")`;
+}
+
 export const ui = {
   available: (): boolean => Boolean(process.env.AWD_UI_DRIVER_URL),
   /** A key or chord in Playwright's notation: "F1", "Enter", "Control+Shift+P". */

@@ -7,13 +7,13 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { SimilarityReport } from '../../../src/core/analysis/analyze';
 import { parseCsv } from '../../../src/extension/similarityPanel/similarityCsv';
 import type { PanelAction, RenderSnapshot } from '../../../src/protocol/similarityMessages';
 import { ensureZoo, sleep, waitUntil, type Zoo } from '../features-fixtures';
-import { ui } from '../ui';
+import { explorerRow, menuEntry, ui } from '../ui';
 import { createSafetensorsWriter } from '../../../src/core/formats/safetensorsWriter';
 import { pseudoRandom } from '../features-fixtures';
 
@@ -66,17 +66,25 @@ function printed(m: readonly (readonly number[])[]): string[][] {
 /** Waits until the page reports a render that satisfies `check` (for changes made by clicks, not by `act`). */
 async function renderedWhere(check: (s: RenderSnapshot) => boolean, what: string): Promise<RenderSnapshot> {
   let last: RenderSnapshot | undefined;
-  await waitUntil(
-    async () => {
-      try {
-        return check((last = await snapshot()));
-      } catch {
-        return false; // no panel open yet
-      }
-    },
-    120_000,
-    what,
-  );
+  let lastError = '';
+  try {
+    await waitUntil(
+      async () => {
+        try {
+          return check((last = await snapshot()));
+        } catch (e) {
+          lastError = (e as Error).message;
+          return false; // no panel open yet
+        }
+      },
+      120_000,
+      what,
+    );
+  } catch (e) {
+    // Say what the panel showed instead, or why there was none.
+    const shown = last ? `the panel showed ${last.matrices.map((m) => `${m.values.length}×${m.values.length}`).join(', ')}` : 'no snapshot';
+    throw new Error(`${(e as Error).message}; ${shown}; last error: ${lastError || 'none'}`, { cause: e });
+  }
   return last!;
 }
 
@@ -241,10 +249,17 @@ describe('similarity panel and notebook renderer', function () {
     if (ui.available()) {
       // As a person does it: select ft-a in the Explorer, extend the selection to ft-b, right-click, pick the entry.
       await exec('revealInExplorer', vscode.Uri.file(a));
-      await sleep(500);
+      // A click makes ft-a the only selection (what earlier tests left selected would otherwise anchor the
+      // Shift selection); it opens ft-a's inspector, so the Explorer gets the focus back before the keyboard.
+      await ui.click(explorerRow(basename(a)), { timeoutMs: 30_000 });
+      await exec('workbench.files.action.focusFilesExplorer');
+      // Wait for each step to show before the next: the focus, then the extended selection.
+      await ui.waitFor(`${explorerRow(basename(a))}.focused`, { timeoutMs: 30_000 });
       await ui.press('Shift+ArrowDown');
-      await ui.click('.explorer-folders-view .monaco-list-row.focused', { button: 'right', timeoutMs: 30_000 });
-      await ui.click('.monaco-menu .action-label:has-text("Show Task Vector Similarity")', { timeoutMs: 30_000 });
+      await ui.waitFor(`${explorerRow(basename(b))}.selected.focused`, { timeoutMs: 30_000 });
+      await ui.waitFor(`${explorerRow(basename(a))}.selected`, { timeoutMs: 30_000 });
+      await ui.click(explorerRow(basename(b)), { button: 'right', timeoutMs: 30_000 });
+      await ui.click(menuEntry('Show Task Vector Similarity'), { timeoutMs: 30_000 });
       const shown = await renderedWhere((s) => s.matrices[0]?.values.length === 2, 'the panel opened from the Explorer menu');
       assert.deepEqual(shown.matrices.map((m) => m.values), [printed(two.cosine)]);
     } else {

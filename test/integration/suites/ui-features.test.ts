@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { ui } from '../ui';
+import { explorerRow, menuEntry, ui } from '../ui';
 import { ensureZoo, sleep, waitUntil, type Zoo } from '../features-fixtures';
 
 const projectRoot = resolve(__dirname, '..', '..', '..');
@@ -13,16 +13,6 @@ const projectRoot = resolve(__dirname, '..', '..', '..');
 const shots = process.env.AWD_SCREENSHOTS === '1' ? join(projectRoot, 'docs', 'screenshots') : join(projectRoot, 'out', 'screenshots');
 
 type State = { base?: string; models: string[] };
-
-/** An Explorer row by file name. */
-function explorerRow(name: string): string {
-  return `.explorer-folders-view .monaco-list-row[aria-label="${name}"]`;
-}
-
-/** A context-menu entry by its title. */
-function menuEntry(title: string): string {
-  return `.monaco-menu .action-item:not(.disabled) .action-label:text-is("${title}")`;
-}
 
 describe('ui: explorer context menu, inspector page, palette and wizard in the browser', function () {
   this.timeout(180_000);
@@ -78,12 +68,15 @@ describe('ui: explorer context menu, inspector page, palette and wizard in the b
     await vscode.commands.executeCommand('awd.clearMergeSelection');
     await vscode.commands.executeCommand('awd.setBaseModel', vscode.Uri.file(zoo.small.base));
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    // Select ft-a, then extend the selection with the keyboard (a click would open ft-a and move the focus).
+    // Select ft-a alone (a click; what earlier tests left selected would otherwise anchor the Shift selection), give
+    // the Explorer the focus back from the inspector the click opened, then extend the selection with the keyboard.
     await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(zoo.small.models[0]!));
+    await ui.click(explorerRow('ft-a.safetensors'));
     await vscode.commands.executeCommand('workbench.files.action.focusFilesExplorer');
     await ui.waitFor(`${explorerRow('ft-a.safetensors')}.focused`);
     await ui.press('Shift+ArrowDown');
     await ui.press('Shift+ArrowDown');
+    await ui.waitFor(`${explorerRow('ft-c.safetensors')}.selected.focused`);
     await ui.click(explorerRow('ft-c.safetensors'), { button: 'right' });
     await ui.waitFor(menuEntry('Merge Selected…'));
     await ui.click(menuEntry('Add to Merge'));
