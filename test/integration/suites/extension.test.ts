@@ -42,6 +42,7 @@ describe('extension', () => {
 
   it('"AWD: Show Log" from the command palette shows the log in the Output panel', async function () {
     if (!ui.available()) this.skip();
+    this.timeout(120_000);
     // A busy workbench can drop the palette's keystrokes: try again (after Escape) rather than fail on the first.
     for (let attempt = 1; ; attempt++) {
       await ui.runCommand('AWD: Show Log');
