@@ -256,6 +256,8 @@ describe('similarity panel and notebook renderer', function () {
         // A click makes ft-a the only selection (what earlier tests left selected would otherwise anchor the
         // Shift selection); it opens ft-a's inspector, so the Explorer gets the focus back before the keyboard.
         await ui.click(explorerRow(basename(a)), { timeoutMs: 30_000 });
+        // The inspector the click opens reveals its file in the Explorer: let that settle before the keyboard.
+        await sleep(1000);
         await exec('workbench.files.action.focusFilesExplorer');
         // Wait for each step to show before the next: the focus, then the extended selection.
         await ui.waitFor(`${explorerRow(basename(a))}.focused`, { timeoutMs: 30_000 });
