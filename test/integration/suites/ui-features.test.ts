@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { explorerRow, menuEntry, ui } from '../ui';
+import { ui } from '../ui';
 import { ensureZoo, sleep, waitUntil, type Zoo } from '../features-fixtures';
 
 const projectRoot = resolve(__dirname, '..', '..', '..');
@@ -13,6 +13,16 @@ const projectRoot = resolve(__dirname, '..', '..', '..');
 const shots = process.env.AWD_SCREENSHOTS === '1' ? join(projectRoot, 'docs', 'screenshots') : join(projectRoot, 'out', 'screenshots');
 
 type State = { base?: string; models: string[] };
+
+/** An Explorer row by file name. */
+function explorerRow(name: string): string {
+  return `.explorer-folders-view .monaco-list-row[aria-label="${name}"]`;
+}
+
+/** A context-menu entry by its title. */
+function menuEntry(title: string): string {
+  return `.monaco-menu .action-item:not(.disabled) .action-label:text-is("${title}")`;
+}
 
 describe('ui: explorer context menu, inspector page, palette and wizard in the browser', function () {
   this.timeout(180_000);
@@ -68,36 +78,21 @@ describe('ui: explorer context menu, inspector page, palette and wizard in the b
     await vscode.commands.executeCommand('awd.clearMergeSelection');
     await vscode.commands.executeCommand('awd.setBaseModel', vscode.Uri.file(zoo.small.base));
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    // Select ft-a alone (a click; what earlier tests left selected would otherwise anchor the Shift selection), let
-    // the inspector the click opens settle (it reveals its file in the Explorer), give the Explorer the focus back,
-    // then extend the selection with the keyboard. A busy workbench can still lose the gesture: try it again.
+    // Select ft-a, then extend the selection with the keyboard (a click would open ft-a and move the focus).
+    await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(zoo.small.models[0]!));
+    await vscode.commands.executeCommand('workbench.files.action.focusFilesExplorer');
+    await ui.waitFor(`${explorerRow('ft-a.safetensors')}.focused`);
+    await ui.press('Shift+ArrowDown');
+    await ui.press('Shift+ArrowDown');
+    await ui.click(explorerRow('ft-c.safetensors'), { button: 'right' });
+    await ui.waitFor(menuEntry('Merge Selected…'));
+    await ui.click(menuEntry('Add to Merge'));
     let state: State = { models: [] };
-    for (let attempt = 1; state.models.length !== 3; attempt++) {
-      await vscode.commands.executeCommand('awd.clearMergeSelection');
-      await vscode.commands.executeCommand('awd.setBaseModel', vscode.Uri.file(zoo.small.base));
-      await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(zoo.small.models[0]!));
-      await ui.click(explorerRow('ft-a.safetensors'));
-      await sleep(1000);
-      await vscode.commands.executeCommand('workbench.files.action.focusFilesExplorer');
-      await ui.waitFor(`${explorerRow('ft-a.safetensors')}.focused`);
-      await ui.press('Shift+ArrowDown');
-      await ui.press('Shift+ArrowDown');
-      await ui.waitFor(`${explorerRow('ft-c.safetensors')}.selected.focused`);
-      await ui.click(explorerRow('ft-c.safetensors'), { button: 'right' });
-      await ui.waitFor(menuEntry('Merge Selected…'));
-      await ui.click(menuEntry('Add to Merge'));
-      try {
-        await waitUntil(async () => {
-          // Without an argument "Remove from Merge" changes nothing and returns the selection.
-          state = (await vscode.commands.executeCommand<State>('awd.removeFromMerge')) ?? state;
-          return state.models.length === 3;
-        }, 10_000, 'three models in the merge selection');
-      } catch (e) {
-        if (attempt === 3) throw e;
-        await ui.press('Escape');
-        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-      }
-    }
+    await waitUntil(async () => {
+      // Without an argument "Remove from Merge" changes nothing and returns the selection.
+      state = (await vscode.commands.executeCommand<State>('awd.removeFromMerge')) ?? state;
+      return state.models.length === 3;
+    }, 10_000, 'three models in the merge selection');
     assert.deepEqual(state, { base: zoo.small.base, models: zoo.small.models });
     // Room for the view: no editor, the file tree's section collapsed.
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
