@@ -42,7 +42,7 @@ const BLOCK = 8192;
 const FLUSH = 128;
 const PAGE = 65536;
 /** Bytes of statisticsLanes' state (19 float64, padded). */
-const STATE_BYTES = 160;
+export const STATE_BYTES = 160;
 /** Entries of the magnitude histogram (magnitudeHistogram). */
 const HIST = 65536;
 /** WebAssembly (wasm32) memory can hold at most 65536 pages. */

@@ -327,7 +327,6 @@ class HelperThread {
     const state = new Int32Array(new SharedArrayBuffer(Math.max(1, items.length) * 4));
     const { tasks, offsets } = encodePrograms(items);
     const pass = this.post({ type: 'programs', control: ctl.buffer, state: state.buffer, tasks, offsets, slots }, []);
-    programStats.passes++;
     programStats.items += items.length;
     const buffer = this.memory.buffer as unknown as SharedArrayBuffer;
     let finished = false;
@@ -399,8 +398,8 @@ function waitAsync(ctl: Int32Array, index: number, value: number, timeoutMs: num
  */
 export const helperThreads = { enabled: process.env['AWD_MERGE_THREADS'] !== '0' };
 
-/** Counts of the program passes run in this thread and of where their items ran (for tests and benchmarks). */
-export const programStats = { passes: 0, items: 0, here: 0 };
+/** Chunk programs run in this thread, and how many of them ran here rather than on the helper (tests, benchmarks). */
+export const programStats = { items: 0, here: 0 };
 
 const threads = new WeakMap<WebAssembly.Memory, HelperThread>();
 

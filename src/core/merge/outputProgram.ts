@@ -12,9 +12,8 @@ import type { MergePlan } from './plan';
 import { dareRoundKeys, keepBelowOf } from './dare';
 import { float32AtLeast } from './ties';
 import { combineLanes, STATISTICS_BLOCK, type BlockSums } from './tensorStats';
+import { STATE_BYTES } from '../kernels/wasm';
 
-/** Bytes of one statistics state (WasmKernels.statisticsLanes: 19 float64, padded). */
-const STATE_BYTES = 160;
 
 /** Per-slot extra bytes of the output programs for chunks of `chunk` elements. */
 export function outputProgramBytes(K: number, chunk: number): number {
