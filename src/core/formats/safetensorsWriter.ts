@@ -5,6 +5,10 @@
  * `<target>.tmp-<random>` files in the target folder, is fsynced, and renamed into place only by `finish()` once
  * every file is complete; any error or `abort()` removes the temporary files.
  *
+ * A caller that computes chunks on other threads may write a float32 chunk itself, at the position directTarget
+ * gives (pwrite on the temporary file's descriptor), and then report it with wroteDirectly: the writer checks order
+ * and counts as for any chunk, and its background fdatasync covers those bytes too.
+ *
  * `__metadata__` may be given at `finish(metadata)`: the header reserves `metadataReserve` bytes for it (padded with
  * spaces, which JSON allows), so the final header is written in place at offset 0. If it does not fit, the file is
  * rewritten with a larger header and the data copied over (correct, slower; counted in `stats.headerRewrites`).
@@ -49,6 +53,18 @@ export interface SafetensorsWriter {
   writeFloat32(name: string, chunk: Float32Array): Promise<void>;
   /** Appends raw little-endian bytes of the tensor's own dtype (for tensors copied through unchanged). */
   writeRaw(name: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Where bytes [byteStart, byteStart + n) of tensor `name` belong: the temporary file's descriptor and the
+   * position in it, for a caller that writes them itself (another thread's pwrite), then reports them with
+   * `wroteDirectly`. Undefined once the writer is finished or aborted, and for an unplanned tensor. The descriptor
+   * is valid until finish() or abort(): the caller must be done writing before calling either.
+   */
+  directTarget(name: string, byteStart: number): { fd: number; position: number } | undefined;
+  /**
+   * Counts the next `bytes` of tensor `name` as written: the caller wrote them at the positions directTarget gave
+   * (in order, as writeRaw would have). Checks order and counts exactly as writeRaw does.
+   */
+  wroteDirectly(name: string, bytes: number): Promise<void>;
   /** Checks every tensor is complete, writes the final header(s), fsyncs and renames into place. */
   finish(metadata?: Readonly<Record<string, string>>): Promise<string[]>;
   /** Removes the temporary files; safe to call at any time and more than once. */
@@ -126,6 +142,7 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
   readonly plannedFiles: readonly string[];
   readonly stats = { headerRewrites: 0 };
   private readonly entries: PlannedEntry[];
+  private readonly byName: ReadonlyMap<string, PlannedEntry>;
   /** The coalescing buffer being filled; `spare` is the other one, possibly still being written out. */
   private buffer: Uint8Array;
   private spare: Uint8Array;
@@ -150,6 +167,7 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
     bufferBytes: number,
   ) {
     this.entries = shards.flatMap((s) => s.entries);
+    this.byName = new Map(this.entries.map((e) => [e.name, e]));
     this.buffer = new Uint8Array(bufferBytes);
     this.spare = new Uint8Array(bufferBytes);
     this.plannedFiles = [...shards.map((s) => s.target), ...(indexPath ? [indexPath] : [])];
@@ -212,6 +230,23 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
       }
       this.checkCount(entry, bytes.byteLength);
       await this.append(entry, bytes);
+    });
+  }
+
+  directTarget(name: string, byteStart: number): { fd: number; position: number } | undefined {
+    if (this.state === 'finished' || this.state === 'aborted') return undefined;
+    const entry = this.byName.get(name);
+    const handle = entry && this.shards[entry.shard]!.handle;
+    if (!entry || !handle) return undefined;
+    return { fd: handle.fd, position: 8 + this.shards[entry.shard]!.headerLength + entry.begin + byteStart };
+  }
+
+  wroteDirectly(name: string, bytes: number): Promise<void> {
+    return this.guard(async () => {
+      const entry = this.advanceTo(name);
+      this.checkCount(entry, bytes);
+      this.received += bytes;
+      this.countUnsynced(this.shards[entry.shard]!.handle!, bytes, Promise.resolve());
     });
   }
 
@@ -281,15 +316,20 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
     const full = this.buffer;
     const handle = this.shards[this.pendingShard]!.handle!;
     const length = this.pending;
-    this.inFlight = writeFully(handle, full.subarray(0, length), this.pendingPosition);
+    const written = writeFully(handle, full.subarray(0, length), this.pendingPosition);
+    this.inFlight = written;
     this.buffer = this.spare;
     this.spare = full;
     this.pendingPosition += length;
     this.pending = 0;
+    this.countUnsynced(handle, length, written);
+  }
+
+  /** `length` more bytes reach `handle` once `written` settles: every SYNC_EVERY bytes, a background fdatasync. */
+  private countUnsynced(handle: fsp.FileHandle, length: number, written: Promise<void>): void {
     this.unsynced += length;
     if (this.unsynced >= SYNC_EVERY && !this.syncing) {
       this.unsynced = 0;
-      const written = this.inFlight;
       this.syncing = written.then(() => handle.datasync()).finally(() => {
         this.syncing = undefined;
       });

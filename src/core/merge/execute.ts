@@ -270,11 +270,12 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     // θ_0 + Σ c_i τ_i: 0·Inf is NaN); the other methods can drop one (TIES elects no sign for a NaN), so their
     // inputs are screened as they arrive.
     /** The rest of a merged chunk, whoever computed it: statistics (given, or of `result`), write, progress. */
-    const finishChunk = async (t: PlannedTensor, item: ChunkItem, result: Float32Array, blockSums?: readonly BlockSums[]): Promise<void> => {
+    const finishChunk = async (t: PlannedTensor, item: ChunkItem, result: Float32Array, blockSums?: readonly BlockSums[], written = false): Promise<void> => {
       if (item.start === 0) stats = new TensorStatisticsAccumulator();
       if (blockSums) blockSums.forEach((b, i) => stats!.addBlockSums(b, Math.min(STATISTICS_BLOCK, item.end - item.start - i * STATISTICS_BLOCK)));
       else stats!.add(result);
-      await out.writeFloat32(t.name, result);
+      if (written) await out.wroteDirectly(t.name, result.byteLength);
+      else await out.writeFloat32(t.name, result);
       if (item.end === t.elements) statistics[t.name] = stats!.result();
       meter.add((item.end - item.start) * perElement.get(t.name)!, t.name);
       memory.sample();
@@ -283,18 +284,28 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     const copy = (t: PlannedTensor): Promise<void> => copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
     const program =
       programs && method !== 'linear' && coefficientTable && pipeline.canRunPrograms(items, outputProgramBytes(K, outputChunk))
-        ? outputProgram({ plan, pipeline, chunk: outputChunk, table: coefficientTable, tensorIndex, taCoefficients, awdCoefficients: coefficientsOf, thresholds: thresholdsOf })
+        ? outputProgram({
+            plan,
+            pipeline,
+            chunk: outputChunk,
+            table: coefficientTable,
+            tensorIndex,
+            taCoefficients,
+            awdCoefficients: coefficientsOf,
+            thresholds: thresholdsOf,
+            directTarget: (name, byteStart) => out.directTarget(name, byteStart),
+          })
         : undefined;
     if (program) {
-      // Both threads read and compute whole chunks (outputProgram.ts); this thread writes them in order.
+      // Both threads read, compute and write whole chunks (outputProgram.ts); this thread takes them in order.
       for await (const { item, chunk, slot } of pipeline.runPrograms(items, program.ops)) {
         const t = byName.get(item.name)!;
         if (!chunk) {
           await copy(t);
           continue;
         }
-        const { result, blockSums } = await program.finish(item, slot, chunk);
-        await finishChunk(t, item, result, blockSums);
+        const { result, blockSums, written } = await program.finish(item, slot, chunk);
+        await finishChunk(t, item, result, blockSums, written);
       }
     } else {
       for await (const { item, chunk } of pipeline.run(items, method === 'task_arithmetic' ? 'deferred' : 'eager')) {

@@ -23,14 +23,17 @@
  * first use and unref'd while idle, so that it never keeps a process alive. It executes nothing from a checkpoint.
  */
 import { Worker } from 'node:worker_threads';
-import { readSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { wasmKernels } from '../kernels/wasm';
 
 const READY = 0;
 const CONSUMED = 1;
 const CANCEL = 2;
 const NEXT = 3;
-const CONTROL_WORDS = 4;
+/** 1 while the helper sleeps on CONSUMED, 1 while this thread waits on an item's state: only then is a notify due. */
+const HELPER_WAITING = 4;
+const CALLER_WAITING = 5;
+const CONTROL_WORDS = 6;
 
 /** Item states of a program pass. */
 const PENDING = 0;
@@ -54,6 +57,7 @@ export const CHUNK_FUNCTIONS = [
   'addScaled',
   'bracketCount',
   'decodeBf16',
+  'writeOut', // (ptr, bytes, fd, position, resultPtr): pwrite of the bytes; int32 1 at resultPtr once written, else 0
 ] as const;
 
 export type ChunkFunction = (typeof CHUNK_FUNCTIONS)[number];
@@ -78,11 +82,13 @@ export interface RawRead {
 
 /**
  * The interpreter of one item, as source text: the helper evaluates it inside its own code, this thread through
- * `new Function`, so there is exactly one implementation. runItem(k, buffer, tasks, at, doReads, readSync) does the
- * reads (when doReads) and then the calls; it returns false, having called nothing, when a read failed.
+ * `new Function`, so there is exactly one implementation. runItem(k, buffer, tasks, at, doReads, readSync, writeSync)
+ * does the reads (when doReads) and then the calls; it returns false, having called nothing, when a read failed.
+ * A failed write (writeOut) only leaves 0 at its result: the caller writes those bytes again its own way, which
+ * reports the error.
  */
 const ITEM_RUNNER = `
-function runItem(k, buffer, tasks, at, doReads, readSync) {
+function runItem(k, buffer, tasks, at, doReads, readSync, writeSync) {
   const FNS = ${JSON.stringify(CHUNK_FUNCTIONS)};
   let t = at;
   const reads = tasks[t++];
@@ -116,6 +122,19 @@ function runItem(k, buffer, tasks, at, doReads, readSync) {
     if (fn === 'fill0') new Uint8Array(buffer, a[0], a[1]).fill(0);
     else if (fn === 'statsInit') { const s = new Float64Array(buffer, a[0], 19); s.fill(0); s.fill(Infinity, 8, 12); s.fill(-Infinity, 12, 16); }
     else if (fn === 'countNonFiniteInto') new Int32Array(buffer, a[2], 1)[0] = k.countNonFinite(a[0], a[1]);
+    else if (fn === 'writeOut') {
+      let done = 0;
+      try {
+        while (done < a[1]) {
+          const got = writeSync(a[2], new Uint8Array(buffer, a[0] + done, a[1] - done), 0, a[1] - done, a[3] + done);
+          if (!(got > 0)) break;
+          done += got;
+        }
+      } catch {
+        // Reported through the result: the caller's own write gives the error.
+      }
+      new Int32Array(buffer, a[4], 1)[0] = done === a[1] ? 1 : 0;
+    }
     else if (fn === 'dareRescale') k.dareRescale(a[0], a[1], BigInt(a[2]), a[3], a[4], a[5], a[6], a[7], a[8]);
     else k[fn](...a);
   }
@@ -126,7 +145,7 @@ function runItem(k, buffer, tasks, at, doReads, readSync) {
 /** The helper's code: plain JS around ITEM_RUNNER, no module of ours loaded, so it starts in tens of milliseconds. */
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { readSync } = require('node:fs');
+const { readSync, writeSync } = require('node:fs');
 ${ITEM_RUNNER}
 const memory = workerData.memory;
 const k = new WebAssembly.Instance(workerData.module, { env: { memory } }).exports;
@@ -140,18 +159,25 @@ function readsPass(m) {
   for (let r = 0; r < items; r++) {
     for (;;) {
       if (Atomics.load(ctl, ${CANCEL}) !== 0) return;
+      if (r - Atomics.load(ctl, ${CONSUMED}) < m.slots) break;
+      // Say so before the last look: the caller's release stores CONSUMED, then looks at HELPER_WAITING.
+      Atomics.store(ctl, ${HELPER_WAITING}, 1);
       const consumed = Atomics.load(ctl, ${CONSUMED});
-      if (r - consumed < m.slots) break;
+      if (r - consumed < m.slots) {
+        Atomics.store(ctl, ${HELPER_WAITING}, 0);
+        break;
+      }
       Atomics.wait(ctl, ${CONSUMED}, consumed, 200);
+      Atomics.store(ctl, ${HELPER_WAITING}, 0);
     }
     const at = t;
     t += 1 + 5 * tasks[t];
     // A reads-only item is an item with no calls: the runner's read loop, then nothing.
     const copy = new Float64Array(t - at + 1);
     copy.set(tasks.subarray(at, t));
-    if (!runItem(k, buffer, copy, 0, true, readSync)) failed[r] = 1;
+    if (!runItem(k, buffer, copy, 0, true, readSync, writeSync)) failed[r] = 1;
     Atomics.store(ctl, ${READY}, r + 1);
-    Atomics.notify(ctl, ${READY});
+    if (Atomics.load(ctl, ${CALLER_WAITING}) !== 0) Atomics.notify(ctl, ${READY});
   }
 }
 function programPass(m) {
@@ -165,13 +191,20 @@ function programPass(m) {
     if (r >= items) return;
     for (;;) {
       if (Atomics.load(ctl, ${CANCEL}) !== 0) return;
+      if (r - Atomics.load(ctl, ${CONSUMED}) < m.slots) break;
+      // Say so before the last look: the caller's release stores CONSUMED, then looks at HELPER_WAITING.
+      Atomics.store(ctl, ${HELPER_WAITING}, 1);
       const consumed = Atomics.load(ctl, ${CONSUMED});
-      if (r - consumed < m.slots) break;
+      if (r - consumed < m.slots) {
+        Atomics.store(ctl, ${HELPER_WAITING}, 0);
+        break;
+      }
       Atomics.wait(ctl, ${CONSUMED}, consumed, 200);
+      Atomics.store(ctl, ${HELPER_WAITING}, 0);
     }
-    const ok = runItem(k, buffer, m.tasks, m.offsets[r], true, readSync);
+    const ok = runItem(k, buffer, m.tasks, m.offsets[r], true, readSync, writeSync);
     Atomics.store(state, r, ok ? ${DONE} : ${FAILED});
-    Atomics.notify(state, r);
+    if (Atomics.load(ctl, ${CALLER_WAITING}) !== 0) Atomics.notify(state, r);
   }
 }
 parentPort.on('message', (m) => {
@@ -210,7 +243,7 @@ export interface ChunkProgram {
   ops: readonly ChunkOp[];
 }
 
-type ItemRunner = (k: unknown, buffer: SharedArrayBuffer, tasks: Float64Array, at: number, doReads: boolean, read: typeof readSync) => boolean;
+type ItemRunner = (k: unknown, buffer: SharedArrayBuffer, tasks: Float64Array, at: number, doReads: boolean, read: typeof readSync, write: typeof writeSync) => boolean;
 
 /** ITEM_RUNNER on this thread (our own constant source, the very text the helper runs). */
 const runItemHere = new Function(`${ITEM_RUNNER}; return runItem;`)() as ItemRunner;
@@ -309,8 +342,7 @@ class HelperThread {
           const have = Atomics.load(ctl, READY);
           if (have > r) return failed[r] !== 0;
           if (this.dead || finished) return true;
-          const w = waitAsync(ctl, READY, have, 100);
-          if (w.async) await w.value;
+          await waitFor(ctl, ctl, READY, have);
         }
       },
       release: (r) => release(ctl, r),
@@ -337,7 +369,7 @@ class HelperThread {
         const next = Atomics.load(ctl, NEXT);
         if (next >= items.length || next - consumed >= slots) return false;
         if (Atomics.compareExchange(ctl, NEXT, next, next + 1) !== next) continue;
-        const ok = runItemHere(this.kernels, buffer, tasks, offsets[next]!, true, readSync);
+        const ok = runItemHere(this.kernels, buffer, tasks, offsets[next]!, true, readSync, writeSync);
         Atomics.store(state, next, ok ? DONE : FAILED);
         programStats.here++;
         return true;
@@ -355,12 +387,11 @@ class HelperThread {
             continue;
           }
           if (helpOnce()) continue;
-          const w = waitAsync(state, r, PENDING, 100);
-          if (w.async) await w.value;
+          await waitFor(ctl, state, r, PENDING);
         }
       },
       runHere: (r) => {
-        runItemHere(this.kernels, buffer, tasks, offsets[r]!, false, readSync);
+        runItemHere(this.kernels, buffer, tasks, offsets[r]!, false, readSync, writeSync);
       },
       release: (r) => {
         consumed = r + 1;
@@ -374,10 +405,25 @@ class HelperThread {
   }
 }
 
-/** Item r is no longer used: the helper may fill its slot again. */
+/** Item r is no longer used: the helper may fill its slot again (woken only if it sleeps: a wake costs ~0.1 ms). */
 function release(ctl: Int32Array, r: number): void {
   Atomics.store(ctl, CONSUMED, r + 1);
-  Atomics.notify(ctl, CONSUMED);
+  if (Atomics.load(ctl, HELPER_WAITING) !== 0) Atomics.notify(ctl, CONSUMED);
+}
+
+/**
+ * Waits (without blocking this thread) while words[index] is `value`, at most 100 ms. CALLER_WAITING is set
+ * before the wait looks at the word, so the helper, which stores the word and then looks at the flag, never
+ * skips a notify that is needed.
+ */
+async function waitFor(ctl: Int32Array, words: Int32Array, index: number, value: number): Promise<void> {
+  Atomics.store(ctl, CALLER_WAITING, 1);
+  try {
+    const w = waitAsync(words, index, value, 100);
+    if (w.async) await w.value;
+  } finally {
+    Atomics.store(ctl, CALLER_WAITING, 0);
+  }
 }
 
 /** Stops the helper's work on a pass and waits until it touches the memory no more. */

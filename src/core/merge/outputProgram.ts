@@ -3,7 +3,11 @@
  * that turn the slot's input rows into θ = θ_0 + λ·m and its statistics blocks, with the same kernels in the same
  * order as the one-thread loop of execute.ts, so both give the same bits. A slot's extra buffers hold, in this
  * order: δ, the merged task vector m, the output row (one chunk each), a statistics state per STATISTICS_BLOCK
- * elements, and one int32 NaN/Inf count per input row.
+ * elements, one int32 NaN/Inf count per input row, and the int32 result of the output write.
+ *
+ * A float32 output row is written into the output file by the thread that computed it (writeOut at the position
+ * the writer gives), so this thread never copies it: what is left here is bookkeeping. The writer's own path
+ * takes over for any chunk whose write failed (and reports the error), and for every other output dtype.
  */
 import type { InputChunk, ChunkItem } from './chunkReader';
 import type { ChunkOp } from './helperThread';
@@ -34,12 +38,20 @@ export interface OutputProgramInputs {
   awdCoefficients: ReadonlyMap<string, Float64Array>;
   /** TIES's thresholds per tensor, one per model. */
   thresholds: ReadonlyMap<string, number[]>;
+  /**
+   * Where a float32 output tensor's bytes from `byteStart` go in the output file (the writer's directTarget):
+   * the thread that computed a chunk then writes it there itself. Undefined: the caller writes every chunk.
+   */
+  directTarget?: (name: string, byteStart: number) => { fd: number; position: number } | undefined;
 }
 
 export interface OutputProgram {
   ops(item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[];
-  /** After a chunk's program ran: its NaN/Inf screening, then the result row and its statistics blocks. */
-  finish(item: ChunkItem, slot: number, chunk: InputChunk): Promise<{ result: Float32Array; blockSums: BlockSums[] }>;
+  /**
+   * After a chunk's program ran: its NaN/Inf screening, then the result row, its statistics blocks, and whether
+   * the program wrote the row into the output file already (else the caller writes it).
+   */
+  finish(item: ChunkItem, slot: number, chunk: InputChunk): Promise<{ result: Float32Array; blockSums: BlockSums[]; written: boolean }>;
 }
 
 /** The output program of a plan whose method is not `linear`. */
@@ -53,6 +65,8 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
   const merged = [...tensorIndex.keys()];
   merged.forEach((name, i) => table.set((method === 'task_arithmetic' ? p.taCoefficients.get(name) : p.awdCoefficients.get(name)) ?? new Float64Array(K), i * K));
   table.set(plan.weights, merged.length * K);
+  /** Merged tensors written as float32, hence straight from the output row. */
+  const directOutput = new Set(plan.tensors.filter((t) => t.action === 'merge' && t.outDtype === 'F32').map((t) => t.name));
   const coefficients = (name: string): number => table.byteOffset + tensorIndex.get(name)! * K * 8;
   const weights = table.byteOffset + merged.length * K * 8;
   const scale = Math.fround(config.parameters.lambda);
@@ -101,10 +115,13 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
       list.push({ fn: 'statsInit', args: [state] }, { fn: 'statisticsLanes', args: [out + b * STATISTICS_BLOCK * 4, Math.min(STATISTICS_BLOCK, n - b * STATISTICS_BLOCK), state] });
     }
     if (method === 'task_arithmetic') list.push({ fn: 'countNonFiniteInto', args: [out, n, counts] });
+    const target = directOutput.has(item.name) ? p.directTarget?.(item.name, item.start * 4) : undefined;
+    if (target) list.push({ fn: 'writeOut', args: [out, n * 4, target.fd, target.position, counts + 4 * (K + 1)] });
+    else new Int32Array(memory, counts + 4 * (K + 1), 1)[0] = 0;
     return list;
   };
 
-  const finish = async (item: ChunkItem, slot: number, c: InputChunk): Promise<{ result: Float32Array; blockSums: BlockSums[] }> => {
+  const finish = async (item: ChunkItem, slot: number, c: InputChunk): Promise<{ result: Float32Array; blockSums: BlockSums[]; written: boolean }> => {
     const n = item.end - item.start;
     const { out, states, counts } = layout(slot);
     if (method === 'task_arithmetic') {
@@ -115,7 +132,8 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
       pipeline.screen(item.name, c);
     }
     const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, b) => combineLanes(new Float64Array(memory, states + STATE_BYTES * b, 19)));
-    return { result: new Float32Array(memory, out, n), blockSums };
+    const written = new Int32Array(memory, counts + 4 * (K + 1), 1)[0] === 1;
+    return { result: new Float32Array(memory, out, n), blockSums, written };
   };
 
   return { ops, finish };

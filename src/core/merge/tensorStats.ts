@@ -106,7 +106,8 @@ export function blockSumsWasm(x: Float32Array, minBefore: number, maxBefore: num
 }
 
 export class TensorStatisticsAccumulator {
-  private readonly block = new Float32Array(BLOCK);
+  /** The partial block between chunks (allocated on first use: chunks of whole blocks never need it). */
+  private blockBuffer: Float32Array | undefined;
   private filled = 0;
   private n = 0;
   private mean = 0;
@@ -128,7 +129,8 @@ export class TensorStatisticsAccumulator {
     }
     while (done < x.length) {
       const n = Math.min(BLOCK - this.filled, x.length - done);
-      this.block.set(x.subarray(done, done + n), this.filled);
+      this.blockBuffer ??= new Float32Array(BLOCK);
+      this.blockBuffer.set(x.subarray(done, done + n), this.filled);
       this.filled += n;
       done += n;
       if (this.filled === BLOCK) this.flush();
@@ -136,7 +138,7 @@ export class TensorStatisticsAccumulator {
   }
 
   private flush(): void {
-    if (this.filled > 0) this.addBlock(this.block.subarray(0, this.filled));
+    if (this.filled > 0) this.addBlock(this.blockBuffer!.subarray(0, this.filled));
     this.filled = 0;
   }
 

@@ -3,9 +3,10 @@
  * (the k-th largest |τ̂_i|, k = floor(density_i · n)) in one streaming pass of whole-chunk programs
  * (helperThread.ts), for models whose tensors do not fit one chunk.
  *
- * 1. A bracket per tensor and model from a sample: 32 slices of 1024 elements spread over the tensor (all of a
- *    tensor of at most 32768 elements), read and turned into τ̂ by a chunk program per tensor on either thread; its
- *    (1 − k/n) quantile ± a generous margin.
+ * 1. A bracket per tensor and model from a sample: 128 slices of 1024 elements spread over the tensor (all of a
+ *    tensor of at most 131072 elements; 64 slices with 65536-element chunks), read, turned into τ̂ and
+ *    histogrammed (magnitudeHistogram: the high 16 bits of |x|'s pattern) by a chunk program per tensor on either
+ *    thread; its (1 − k/n) quantile ± a generous margin, widened to whole histogram buckets.
  * 2. The pass: per chunk and model, the kernel bracketCount counts the entries above the bracket and collects the
  *    bit patterns of those inside it (the same order of |x| as merge/magnitude.ts: bit patterns, sign cleared).
  * 3. Per tensor: when the k-th largest lies inside the bracket (above < k ≤ above + inside) and the inside entries
@@ -18,12 +19,17 @@ import type { ChunkItem, InputChunk } from './chunkReader';
 import type { ChunkOp } from './helperThread';
 import type { NonFiniteCheckingPipeline } from './nonFiniteGuard';
 
-/** Candidates one model may keep per chunk in its slot (a quarter of a 131072-element chunk). */
+/**
+ * Candidates one model may keep per chunk in its slot (a quarter of a 131072-element chunk). The sample pass
+ * keeps each model's histogram (BUCKETS uint32) in the same area, so this is at least BUCKETS.
+ */
 export const CANDIDATES_PER_CHUNK = 32768;
 /** Candidates one model may collect per tensor before the tensor goes to the histogram passes. */
 const CANDIDATES_PER_TENSOR = 1 << 22;
-const SLICES = 32;
+const SLICES = 128;
 const SLICE = 1024;
+/** Buckets of a sample's histogram (magnitudeHistogram, high 16 bits of a pattern whose sign bit is clear). */
+const BUCKETS = 32768;
 
 /** What the pass needs to know of one tensor. */
 export interface ThresholdTensor {
@@ -47,29 +53,53 @@ function floatOfBits(bits: number): number {
   return f32[0]!;
 }
 
-/** The element ranges of a tensor's sample: all of it when small, else SLICES slices of SLICE spread over it. */
-export function sampleRanges(elements: number): [number, number][] {
-  if (elements <= SLICES * SLICE) return [[0, elements]];
-  return Array.from({ length: SLICES }, (_, s) => {
-    const start = Math.floor((s * (elements - SLICE)) / (SLICES - 1));
+/**
+ * The element ranges of a tensor's sample: all of it when small, else `slices` slices of SLICE spread over it
+ * (SLICES by default; fewer when the pass's chunks are smaller, so that a sample fits one chunk).
+ */
+export function sampleRanges(elements: number, slices = SLICES): [number, number][] {
+  if (elements <= slices * SLICE) return [[0, elements]];
+  return Array.from({ length: slices }, (_, s) => {
+    const start = Math.floor((s * (elements - SLICE)) / (slices - 1));
     return [start, start + SLICE] as [number, number];
   });
 }
 
-function bracketFor(sample: Int32Array, n: number, density: number): Bracket {
+/** A model's bracket when its trim needs no search (k = 0: nothing kept; k = n: everything kept). */
+function fixedBracket(n: number, density: number): Bracket | undefined {
   const k = Math.floor(density * n);
   if (k === 0) return { lo: 0, hi: 0, k, fixed: Infinity };
   // Every entry is kept (|x| < 0 holds for none): the trim is the identity, as with the k-th largest as threshold.
   if (k === n) return { lo: 0, hi: 0, k, fixed: 0 };
-  const m = sample.length;
+  return undefined;
+}
+
+/**
+ * The bracket of a tensor of n elements from the histogram of its sample's m patterns (BUCKETS counts, bucket b
+ * holding the patterns b·65536 … b·65536 + 65535): from the bucket of the sample's rank (1 − k/n)·m − d to the
+ * bucket of rank (1 − k/n)·m + d, whole buckets.
+ */
+export function bracketFromHistogram(histogram: Uint32Array, m: number, n: number, density: number): Bracket {
+  const fixed = fixedBracket(n, density);
+  if (fixed) return fixed;
+  const k = Math.floor(density * n);
   const p = k / n;
   const idx = (1 - p) * m;
   // The sample's quantile is off by about sqrt(p(1 − p)m) ranks; slices are runs of neighbours, so allow more.
   const d = Math.ceil(4 * Math.sqrt(p * (1 - p) * m) + 0.001 * m + 16);
   const loIdx = Math.floor(idx - d);
   const hiIdx = Math.ceil(idx + d);
-  const [lo, hi] = twoRanks(sample, Math.max(0, loIdx), Math.min(m - 1, hiIdx));
-  return { lo: loIdx < 0 ? 0 : lo, hi: hiIdx >= m ? 0x7fffffff : hi, k };
+  /** The bucket holding rank r (0-based, ascending) of the sample. */
+  const bucketOf = (r: number): number => {
+    let b = 0;
+    for (let before = 0; b < BUCKETS - 1 && before + histogram[b]! <= r; b++) before += histogram[b]!;
+    return b;
+  };
+  return {
+    lo: loIdx <= 0 ? 0 : bucketOf(loIdx) * 65536,
+    hi: hiIdx >= m - 1 ? 0x7fffffff : bucketOf(hiIdx) * 65536 + 65535,
+    k,
+  };
 }
 
 /** The value of rank r (0-based, ascending) in a, reordering a: quickselect with median-of-three pivots. */
@@ -126,48 +156,42 @@ export function selectInRange(a: Int32Array, r: number, lo: number, hi: number):
 }
 
 /**
- * The values of ranks r1 ≤ r2 (0-based, ascending) among non-negative int32 a (which it may reorder): one histogram
- * of the top 16 bits for both, then selectRank within each one's bucket.
+ * Per-model candidate lists, reused from tensor to tensor: the pass consumes chunks in order, so one tensor
+ * collects at a time. Fresh memory is slow to touch (a page fault per 4 KiB: ~12 µs each on the project's
+ * VMs, ~0.4 ms per MiB), and growing a list per tensor touched ~66 MB of it for the benchmark's TIES merge.
  */
-export function twoRanks(a: Int32Array, r1: number, r2: number): [number, number] {
-  if (a.length < 4096) return [selectRank(a, r1), selectRank(a, r2)];
-  const counts = histogram.fill(0);
-  for (let e = 0; e < a.length; e++) counts[a[e]! >>> 15]!++;
-  const locate = (r: number): { bucket: number; before: number } => {
-    let bucket = 0;
-    let before = 0;
-    while (before + counts[bucket]! <= r) before += counts[bucket++]!;
-    return { bucket, before };
-  };
-  const b1 = locate(r1);
-  const b2 = locate(r2);
-  const in1 = new Int32Array(counts[b1.bucket]!);
-  const in2 = b2.bucket === b1.bucket ? in1 : new Int32Array(counts[b2.bucket]!);
-  let n1 = 0;
-  let n2 = 0;
-  for (let e = 0; e < a.length; e++) {
-    const bucket = a[e]! >>> 15;
-    if (bucket === b1.bucket) in1[n1++] = a[e]!;
-    else if (bucket === b2.bucket) in2[n2++] = a[e]!;
+class CandidatePool {
+  private readonly lists: Int32Array[];
+  constructor(K: number) {
+    this.lists = Array.from({ length: K }, () => new Int32Array(0));
   }
-  const v1 = selectRank(in1, r1 - b1.before);
-  // selectRank reorders in1; a rank in the same bucket is still found in it.
-  return [v1, selectRank(in2, r2 - b2.before)];
+
+  /** Model i's list with room for `size` entries, its first `keep` entries kept. */
+  room(i: number, size: number, keep: number): Int32Array {
+    let list = this.lists[i]!;
+    if (size > list.length) {
+      const grown = new Int32Array(Math.max(2 * list.length, size, 1024));
+      grown.set(list.subarray(0, keep));
+      list = this.lists[i] = grown;
+    }
+    return list;
+  }
 }
 
 /** Per-tensor state of the pass. */
 class TensorSearch {
   readonly above: number[];
-  readonly candidates: Int32Array[];
   readonly count: number[];
   readonly overflow: boolean[];
 
-  constructor(readonly brackets: readonly Bracket[]) {
+  constructor(
+    readonly brackets: readonly Bracket[],
+    private readonly pool: CandidatePool,
+  ) {
     const K = brackets.length;
     this.above = new Array<number>(K).fill(0);
     this.count = new Array<number>(K).fill(0);
     this.overflow = new Array<boolean>(K).fill(false);
-    this.candidates = Array.from({ length: K }, () => new Int32Array(1024));
   }
 
   add(i: number, above: number, found: number, chunkCandidates: Int32Array): void {
@@ -177,13 +201,7 @@ class TensorSearch {
       this.overflow[i] = true;
       return;
     }
-    let list = this.candidates[i]!;
-    if (this.count[i]! + found > list.length) {
-      const grown = new Int32Array(Math.max(list.length * 2, this.count[i]! + found));
-      grown.set(list.subarray(0, this.count[i]!));
-      list = this.candidates[i] = grown;
-    }
-    list.set(chunkCandidates.subarray(0, found), this.count[i]!);
+    this.pool.room(i, this.count[i]! + found, this.count[i]!).set(chunkCandidates.subarray(0, found), this.count[i]!);
     this.count[i]! += found;
   }
 
@@ -194,7 +212,7 @@ class TensorSearch {
       const above = this.above[i]!;
       const inside = this.count[i]!;
       if (this.overflow[i] || above >= b.k || above + inside < b.k) return undefined;
-      return floatOfBits(selectInRange(this.candidates[i]!.subarray(0, inside), inside - (b.k - above), b.lo, b.hi));
+      return floatOfBits(selectInRange(this.pool.room(i, inside, inside).subarray(0, inside), inside - (b.k - above), b.lo, b.hi));
     });
   }
 }
@@ -218,6 +236,7 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
   const { pipeline, models, densities } = opts;
   const K = models.length;
   const searches = new Map<string, TensorSearch>();
+  const pool = new CandidatePool(K);
   const memory = pipeline.slotExtra[0]!.buffer;
   /**
    * Slot layout: δ row, then K candidate areas, then int32 results (2 per model). No NaN/Inf screening here: the
@@ -240,19 +259,26 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     if (opts.awd) list.push({ fn: 'subtractFromRows', args: [models0, K, n, stride, delta] });
     return list;
   };
-  // The samples, one program per tensor (its slices read and turned into τ̂ on either thread), then the brackets.
+  // The samples, one program per tensor (its slices read, turned into τ̂ and histogrammed, per model, in the
+  // candidate areas, on either thread), then the brackets.
   const byName = new Map(opts.tensors.map((t) => [t.name, t]));
-  const sampleItems: ChunkItem[] = opts.tensors.filter((t) => t.elements > 0).map((t) => ({ name: t.name, start: 0, end: Math.min(t.elements, SLICES * SLICE), read: true }));
-  for await (const { item, chunk } of pipeline.runPrograms(sampleItems, taskVectorOps, (it) => sampleRanges(byName.get(it.name)!.elements))) {
-    const t = byName.get(item.name)!;
-    const brackets = chunk!.models.map((row, i) => {
-      // Copied out of the shared memory first: element loops over a SharedArrayBuffer view are several times slower.
-      const bits = new Int32Array(row.length);
-      bits.set(new Int32Array(row.buffer, row.byteOffset, row.length));
-      for (let e = 0; e < bits.length; e++) bits[e] = bits[e]! & 0x7fffffff;
-      return bracketFor(bits, t.elements, densities[i]!);
+  const slices = Math.min(SLICES, Math.floor(pipeline.chunkElements / SLICE));
+  const sampleItems: ChunkItem[] = opts.tensors.filter((t) => t.elements > 0).map((t) => ({ name: t.name, start: 0, end: Math.min(t.elements, slices * SLICE), read: true }));
+  const histogramOf = (slot: number, i: number): number => layout(slot).cand + i * CANDIDATES_PER_CHUNK * 4;
+  const sampleOps = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
+    const list = taskVectorOps(item, slot, chunk);
+    const n = byName.get(item.name)!.elements;
+    chunk.models.forEach((row, i) => {
+      if (fixedBracket(n, densities[i]!)) return;
+      list.push({ fn: 'fill0', args: [histogramOf(slot, i), BUCKETS * 4] }, { fn: 'magnitudeHistogram', args: [row.byteOffset, item.end - item.start, -1, histogramOf(slot, i)] });
     });
-    searches.set(t.name, new TensorSearch(brackets));
+    return list;
+  };
+  for await (const { item, slot } of pipeline.runPrograms(sampleItems, sampleOps, (it) => sampleRanges(byName.get(it.name)!.elements, slices))) {
+    const t = byName.get(item.name)!;
+    const m = item.end - item.start;
+    const brackets = models.map((_, i) => fixedBracket(t.elements, densities[i]!) ?? bracketFromHistogram(new Uint32Array(memory, histogramOf(slot, i), BUCKETS), m, t.elements, densities[i]!));
+    searches.set(t.name, new TensorSearch(brackets, pool));
   }
   const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
     const n = item.end - item.start;

@@ -2,7 +2,7 @@
 // and raw writes, sharding with an index, metadata given at finish (in place and by rewrite), and clean failure.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AwdError } from '../../../src/core/errors';
 import { float32ToBf16Bits, float32ToF16Bits } from '../../../src/core/formats/dtypes';
@@ -224,5 +224,63 @@ void describe('safetensors writer: failures', () => {
     await w.abort();
     await w.abort();
     assert.deepEqual(readdirSync(folder), []);
+  });
+});
+
+void describe('safetensors writer: bytes written by the caller (directTarget, wroteDirectly)', () => {
+  void it('gives the same file as writing every chunk through the writer, sharded too, in any mix', async () => {
+    const a = randomFloats(1000, 11);
+    const b = randomFloats(300, 12);
+    const c = randomFloats(50, 13);
+    const plan: PlannedTensor[] = [
+      { name: 'a', dtype: 'F32', shape: [1000] },
+      { name: 'b', dtype: 'F32', shape: [300] },
+      { name: 'c', dtype: 'F32', shape: [50] },
+    ];
+    for (const shardSize of [undefined, 2000]) {
+      const folder = freshFolder();
+      const reference = join(folder, 'reference.safetensors');
+      const w1 = await createSafetensorsWriter(reference, plan, { metadataReserve: 64, ...(shardSize ? { shardSize } : {}) });
+      for (const [name, values] of [['a', a], ['b', b], ['c', c]] as const) await w1.writeFloat32(name, values);
+      const files1 = await w1.finish({ k: 'v' });
+
+      const direct = join(folder, 'direct.safetensors');
+      const w2 = await createSafetensorsWriter(direct, plan, { metadataReserve: 64, bufferBytes: 256, ...(shardSize ? { shardSize } : {}) });
+      // a: two chunks by the caller; b: the writer, then the caller; c: the writer.
+      for (const [start, end] of [[0, 600], [600, 1000]] as const) {
+        const target = w2.directTarget('a', start * 4)!;
+        writeSync(target.fd, new Uint8Array(a.buffer, start * 4, (end - start) * 4), 0, (end - start) * 4, target.position);
+        await w2.wroteDirectly('a', (end - start) * 4);
+      }
+      await w2.writeFloat32('b', b.subarray(0, 100));
+      const tb = w2.directTarget('b', 400)!;
+      writeSync(tb.fd, new Uint8Array(b.buffer, 400, 800), 0, 800, tb.position);
+      await w2.wroteDirectly('b', 800);
+      await w2.writeFloat32('c', c);
+      const files2 = await w2.finish({ k: 'v' });
+      assert.equal(files2.length, files1.length);
+      files1.forEach((f, i) => {
+        if (f.endsWith('.json')) return;
+        assert.ok(readFileSync(files2[i]!).equals(readFileSync(f)), `${f} and ${files2[i]} hold the same bytes`);
+      });
+      assert.equal(w2.directTarget('a', 0), undefined, 'no target once finished');
+    }
+  });
+
+  void it('checks order and counts as writeRaw does, and an unplanned tensor has no target', async () => {
+    const folder = freshFolder();
+    const w = await createSafetensorsWriter(join(folder, 'm.safetensors'), [
+      { name: 'a', dtype: 'F32', shape: [4] },
+      { name: 'b', dtype: 'F32', shape: [4] },
+    ]);
+    assert.equal(w.directTarget('nope', 0), undefined);
+    await assert.rejects(w.wroteDirectly('a', 20), /more than its shape's 16/);
+    assert.deepEqual(readdirSync(folder), [], 'the failure removed the temporary file');
+    const w2 = await createSafetensorsWriter(join(folder, 'm.safetensors'), [
+      { name: 'a', dtype: 'F32', shape: [4] },
+      { name: 'b', dtype: 'F32', shape: [4] },
+    ]);
+    await w2.wroteDirectly('a', 8);
+    await assert.rejects(w2.wroteDirectly('b', 16), /received 8 of its 16 bytes before "b"/);
   });
 });

@@ -5,18 +5,19 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMergeConfig } from '../../../src/core/config/load';
 import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
 import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
 import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
-import { sampleRanges, selectInRange, selectRank, twoRanks } from '../../../src/core/merge/tiesThresholds';
+import { bracketFromHistogram, sampleRanges, selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { addScaledInto } from '../../../src/core/merge/methodChunk';
 import { decodeToFloat32 } from '../../../src/core/formats/dtypes';
+import { createSafetensorsWriter, type SafetensorsWriter } from '../../../src/core/formats/safetensorsWriter';
 import {
   floatTensors,
   gaussian,
@@ -157,6 +158,47 @@ void test('two-thread TIES and task arithmetic agree with the whole-in-memory re
   }
 });
 
+void test('the threads write float32 output chunks themselves; a chunk whose write fails goes through the writer: the same bytes', async () => {
+  const probe = await createSafetensorsWriter(join(folder.dir, 'probe.safetensors'), []);
+  await probe.abort();
+  const proto = Object.getPrototypeOf(probe) as SafetensorsWriter;
+  const { directTarget, wroteDirectly } = proto;
+  let direct = 0;
+  let failing: number | undefined;
+  proto.wroteDirectly = function (this: SafetensorsWriter, name: string, bytes: number) {
+    direct++;
+    return wroteDirectly.call(this, name, bytes);
+  };
+  // While `failing` is set the threads get a descriptor open only for reading: every write of theirs fails.
+  proto.directTarget = function (this: SafetensorsWriter, name: string, byteStart: number) {
+    const t = directTarget.call(this, name, byteStart);
+    return t && failing !== undefined ? { fd: failing, position: t.position } : t;
+  };
+  try {
+    for (const body of [{ merge_method: 'task_arithmetic', parameters: { lambda: 0.6 } }, { merge_method: 'ties', parameters: { lambda: 1, density: 0.3 } }]) {
+      const file = writeConfig(SET, body);
+      const one = await run(file, false);
+      direct = 0;
+      const two = await run(file, true);
+      assert.ok(direct > 0, `${body.merge_method}: chunks written by the threads`);
+      assert.equal(two.sha, one.sha, body.merge_method);
+      failing = openSync(SET.base, 'r');
+      try {
+        direct = 0;
+        const fallback = await run(file, true);
+        assert.equal(direct, 0, 'no chunk counted as written by a thread');
+        assert.equal(fallback.sha, one.sha, `${body.merge_method}: failed writes redone by the writer`);
+      } finally {
+        closeSync(failing);
+        failing = undefined;
+      }
+    }
+  } finally {
+    proto.directTarget = directTarget;
+    proto.wroteDirectly = wroteDirectly;
+  }
+});
+
 void test('a helper thread that dies in the middle of a pass changes nothing: this thread finishes the items', async () => {
   for (const body of [{ merge_method: 'ties', parameters: { lambda: 1, density: 0.2 } }, { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 }, awd: { ...AWD, granularity: 'model' } }]) {
     const file = writeConfig(SET, body);
@@ -238,6 +280,20 @@ void test('BlockedGram gives the same bits for any split of a tensor into pieces
   }
 });
 
+void test('a sample histogram gives the bracket of whole buckets around the wanted rank', () => {
+  // 10000 sample patterns: 2500 in each of buckets 100, 200, 300, 400. density 0.5 of n = 1e6: rank 5000 of the
+  // sample ± d, d = ceil(4·sqrt(0.25·10000) + 0.001·10000 + 16) = 226: ranks 4774 and 5226, buckets 200 and 300.
+  const histogram = new Uint32Array(32768);
+  for (const b of [100, 200, 300, 400]) histogram[b] = 2500;
+  assert.deepEqual(bracketFromHistogram(histogram, 10000, 1e6, 0.5), { lo: 200 * 65536, hi: 300 * 65536 + 65535, k: 500000 });
+  // Near the ends the bracket opens to everything below / above: density 0.999 (rank 10, d = 39) and 0.001.
+  assert.deepEqual(bracketFromHistogram(histogram, 10000, 1e6, 0.999), { lo: 0, hi: 100 * 65536 + 65535, k: 999000 });
+  assert.deepEqual(bracketFromHistogram(histogram, 10000, 1e6, 0.001), { lo: 400 * 65536, hi: 0x7fffffff, k: 1000 });
+  // Nothing to search: no entry kept, or every entry kept.
+  assert.equal(bracketFromHistogram(histogram, 10000, 1e6, 0).fixed, Infinity);
+  assert.equal(bracketFromHistogram(histogram, 10000, 1e6, 1).fixed, 0);
+});
+
 void test('selectRank finds the value of each rank, duplicates included', () => {
   const random = seededRandom(9);
   for (const n of [1, 2, 7, 1000, 4096]) {
@@ -246,14 +302,12 @@ void test('selectRank finds the value of each rank, duplicates included', () => 
     for (const r of [0, n - 1, Math.floor(n / 2), Math.floor(n / 7)]) {
       assert.equal(selectRank(Int32Array.from(values), r), sorted[r], `n=${n} r=${r}`);
       assert.equal(selectInRange(Int32Array.from(values), r, sorted[0]!, sorted[n - 1]!), sorted[r], `in range, n=${n} r=${r}`);
-      assert.deepEqual(twoRanks(Int32Array.from(values), Math.floor(r / 2), r), [sorted[Math.floor(r / 2)], sorted[r]], `two ranks, n=${n} r=${r}`);
     }
   }
   // A wide range of bit patterns (the bucket width grows), and a range wider than the values.
   const wide = Int32Array.from({ length: 5000 }, () => Math.floor(random() * 0x7fffffff));
   const wideSorted = Int32Array.from(wide).sort();
   for (const r of [0, 1, 2500, 4999]) {
-    assert.deepEqual(twoRanks(Int32Array.from(wide), 0, r), [wideSorted[0], wideSorted[r]]);
     assert.equal(selectInRange(Int32Array.from(wide), r, 0, 0x7fffffff), wideSorted[r]);
     assert.equal(selectInRange(Int32Array.from(wide), r, wideSorted[0]!, wideSorted[4999]!), wideSorted[r]);
   }
