@@ -5,7 +5,7 @@
  * `<target>.tmp-<random>` files in the target folder, is fsynced, and renamed into place only by `finish()` once
  * every file is complete; any error or `abort()` removes the temporary files.
  *
- * A caller that computes chunks on other threads may write a float32 chunk itself, at the position directTarget
+ * A caller that computes chunks on other threads may write a chunk itself (its bytes in the tensor's dtype), at the position directTarget
  * gives (pwrite on the temporary file's descriptor), and then report it with wroteDirectly: the writer checks order
  * and counts as for any chunk, and its background fdatasync covers those bytes too.
  *

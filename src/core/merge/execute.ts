@@ -29,6 +29,7 @@
 import { writeFile, rm, stat } from 'node:fs/promises';
 import type { Checkpoint } from '../formats/types';
 import { createSafetensorsWriter, type SafetensorsWriter } from '../formats/safetensorsWriter';
+import { DTYPE_SIZE } from '../formats/dtypes';
 import { buildRecord, recordMetadata, recordPathFor, recordToJson, type MergeRecord } from '../config/record';
 import { baseWithWeightedSumOfDifferences, weightedSumOfDifferences, subtractFromRows } from '../kernels/combine';
 import { MagnitudeThreshold, kthLargestMagnitude } from './magnitude';
@@ -269,13 +270,17 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     // Task arithmetic screens its inputs for NaN/Inf only where the result has one (any non-finite input reaches
     // θ_0 + Σ c_i τ_i: 0·Inf is NaN); the other methods can drop one (TIES elects no sign for a NaN), so their
     // inputs are screened as they arrive.
-    /** The rest of a merged chunk, whoever computed it: statistics (given, or of `result`), write, progress. */
-    const finishChunk = async (t: PlannedTensor, item: ChunkItem, result: Float32Array, blockSums?: readonly BlockSums[], written = false): Promise<void> => {
+    /**
+     * The rest of a merged chunk, whoever computed it: statistics (given, or of the float32 `row`), then the write
+     * (none when the program wrote the row, raw when it encoded it), progress.
+     */
+    const finishChunk = async (t: PlannedTensor, item: ChunkItem, row: { result?: Float32Array; encoded?: Uint8Array; written?: boolean }, blockSums?: readonly BlockSums[]): Promise<void> => {
       if (item.start === 0) stats = new TensorStatisticsAccumulator();
       if (blockSums) blockSums.forEach((b, i) => stats!.addBlockSums(b, Math.min(STATISTICS_BLOCK, item.end - item.start - i * STATISTICS_BLOCK)));
-      else stats!.add(result);
-      if (written) await out.wroteDirectly(t.name, result.byteLength);
-      else await out.writeFloat32(t.name, result);
+      else stats!.add(row.result!);
+      if (row.written) await out.wroteDirectly(t.name, (item.end - item.start) * DTYPE_SIZE[t.outDtype]);
+      else if (row.encoded) await out.writeRaw(t.name, row.encoded);
+      else await out.writeFloat32(t.name, row.result!);
       if (item.end === t.elements) statistics[t.name] = stats!.result();
       meter.add((item.end - item.start) * perElement.get(t.name)!, t.name);
       memory.sample();
@@ -304,8 +309,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
           await copy(t);
           continue;
         }
-        const { result, blockSums, written } = await program.finish(item, slot, chunk);
-        await finishChunk(t, item, result, blockSums, written);
+        const finished = await program.finish(item, slot, chunk);
+        await finishChunk(t, item, finished, finished.blockSums);
       }
     } else {
       for await (const { item, chunk } of pipeline.run(items, method === 'task_arithmetic' ? 'deferred' : 'eager')) {
@@ -337,7 +342,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
           else tiesMergeChunk(rows, plan.weights, config.parameters.normalize, m);
           addScaledInto(result, chunk.base, m, config.parameters.lambda);
         }
-        await finishChunk(t, item, result);
+        await finishChunk(t, item, { result });
       }
     }
     // Empty merged tensors have no chunk: their statistics are those of nothing.

@@ -57,6 +57,7 @@ export const CHUNK_FUNCTIONS = [
   'addScaled',
   'bracketCount',
   'decodeBf16',
+  'encodeBf16',
   'writeOut', // (ptr, bytes, fd, position, resultPtr): pwrite of the bytes; int32 1 at resultPtr once written, else 0
 ] as const;
 

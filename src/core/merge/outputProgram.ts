@@ -5,9 +5,10 @@
  * order: δ, the merged task vector m, the output row (one chunk each), a statistics state per STATISTICS_BLOCK
  * elements, one int32 NaN/Inf count per input row, and the int32 result of the output write.
  *
- * A float32 output row is written into the output file by the thread that computed it (writeOut at the position
- * the writer gives), so this thread never copies it: what is left here is bookkeeping. The writer's own path
- * takes over for any chunk whose write failed (and reports the error), and for every other output dtype.
+ * A float32 or bfloat16 output row is written into the output file by the thread that computed it (bfloat16
+ * encoded in place by encodeBf16, exactly as the writer encodes; then writeOut at the position the writer gives),
+ * so this thread never copies it: what is left here is bookkeeping. The writer's own path takes over for any chunk
+ * whose write failed (with the encoded bytes; it reports the error), and for every other output dtype.
  */
 import type { InputChunk, ChunkItem } from './chunkReader';
 import type { ChunkOp } from './helperThread';
@@ -48,10 +49,19 @@ export interface OutputProgramInputs {
 export interface OutputProgram {
   ops(item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[];
   /**
-   * After a chunk's program ran: its NaN/Inf screening, then the result row, its statistics blocks, and whether
-   * the program wrote the row into the output file already (else the caller writes it).
+   * After a chunk's program ran: its NaN/Inf screening, then its statistics blocks and what the caller is to do
+   * with the row: `written` (the program wrote it into the output file), `encoded` (its bytes in the output dtype,
+   * to be written raw) or `result` (float32, to be encoded and written).
    */
-  finish(item: ChunkItem, slot: number, chunk: InputChunk): Promise<{ result: Float32Array; blockSums: BlockSums[]; written: boolean }>;
+  finish(item: ChunkItem, slot: number, chunk: InputChunk): Promise<FinishedChunk>;
+}
+
+/** A chunk after its program: see OutputProgram.finish. */
+export interface FinishedChunk {
+  blockSums: BlockSums[];
+  written: boolean;
+  encoded?: Uint8Array;
+  result?: Float32Array;
 }
 
 /** The output program of a plan whose method is not `linear`. */
@@ -65,8 +75,8 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
   const merged = [...tensorIndex.keys()];
   merged.forEach((name, i) => table.set((method === 'task_arithmetic' ? p.taCoefficients.get(name) : p.awdCoefficients.get(name)) ?? new Float64Array(K), i * K));
   table.set(plan.weights, merged.length * K);
-  /** Merged tensors written as float32, hence straight from the output row. */
-  const directOutput = new Set(plan.tensors.filter((t) => t.action === 'merge' && t.outDtype === 'F32').map((t) => t.name));
+  /** Merged tensors the threads write themselves, by output dtype (float32, or bfloat16 encoded in place). */
+  const directOutput = new Map(plan.tensors.filter((t) => t.action === 'merge' && (t.outDtype === 'F32' || t.outDtype === 'BF16')).map((t) => [t.name, t.outDtype]));
   const coefficients = (name: string): number => table.byteOffset + tensorIndex.get(name)! * K * 8;
   const weights = table.byteOffset + merged.length * K * 8;
   const scale = Math.fround(config.parameters.lambda);
@@ -76,6 +86,8 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
     return { delta: at, m: at + chunk * 4, out: at + 2 * chunk * 4, states, counts: states + STATE_BYTES * Math.ceil(chunk / STATISTICS_BLOCK) };
   };
 
+  /** Items whose program encodes the output row to bfloat16 in place. */
+  const encodedItems = new WeakSet<ChunkItem>();
   const ops = (item: ChunkItem, slot: number, c: InputChunk): ChunkOp[] => {
     const n = item.end - item.start;
     const { delta, m, out, states, counts } = layout(slot);
@@ -115,13 +127,22 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
       list.push({ fn: 'statsInit', args: [state] }, { fn: 'statisticsLanes', args: [out + b * STATISTICS_BLOCK * 4, Math.min(STATISTICS_BLOCK, n - b * STATISTICS_BLOCK), state] });
     }
     if (method === 'task_arithmetic') list.push({ fn: 'countNonFiniteInto', args: [out, n, counts] });
-    const target = directOutput.has(item.name) ? p.directTarget?.(item.name, item.start * 4) : undefined;
-    if (target) list.push({ fn: 'writeOut', args: [out, n * 4, target.fd, target.position, counts + 4 * (K + 1)] });
-    else new Int32Array(memory, counts + 4 * (K + 1), 1)[0] = 0;
+    const dtype = directOutput.get(item.name);
+    const size = dtype === 'BF16' ? 2 : 4;
+    const target = dtype ? p.directTarget?.(item.name, item.start * size) : undefined;
+    if (target) {
+      if (dtype === 'BF16') {
+        list.push({ fn: 'encodeBf16', args: [out, out, n] });
+        encodedItems.add(item);
+      }
+      list.push({ fn: 'writeOut', args: [out, n * size, target.fd, target.position, counts + 4 * (K + 1)] });
+    } else {
+      new Int32Array(memory, counts + 4 * (K + 1), 1)[0] = 0;
+    }
     return list;
   };
 
-  const finish = async (item: ChunkItem, slot: number, c: InputChunk): Promise<{ result: Float32Array; blockSums: BlockSums[]; written: boolean }> => {
+  const finish = async (item: ChunkItem, slot: number, c: InputChunk): Promise<FinishedChunk> => {
     const n = item.end - item.start;
     const { out, states, counts } = layout(slot);
     if (method === 'task_arithmetic') {
@@ -132,8 +153,9 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
       pipeline.screen(item.name, c);
     }
     const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, b) => combineLanes(new Float64Array(memory, states + STATE_BYTES * b, 19)));
-    const written = new Int32Array(memory, counts + 4 * (K + 1), 1)[0] === 1;
-    return { result: new Float32Array(memory, out, n), blockSums, written };
+    if (new Int32Array(memory, counts + 4 * (K + 1), 1)[0] === 1) return { blockSums, written: true };
+    // Not written by the program: a row it encoded to bfloat16 goes raw, any other row as float32.
+    return encodedItems.has(item) ? { blockSums, written: false, encoded: new Uint8Array(memory, out, n * 2) } : { blockSums, written: false, result: new Float32Array(memory, out, n) };
   };
 
   return { ops, finish };

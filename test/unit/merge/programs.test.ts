@@ -16,7 +16,10 @@ import { bracketFromHistogram, sampleRanges, selectInRange, selectRank } from '.
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { addScaledInto } from '../../../src/core/merge/methodChunk';
-import { decodeToFloat32 } from '../../../src/core/formats/dtypes';
+import { decodeToFloat32, float32ToBf16Bits } from '../../../src/core/formats/dtypes';
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
 import { createSafetensorsWriter, type SafetensorsWriter } from '../../../src/core/formats/safetensorsWriter';
 import {
   floatTensors,
@@ -137,6 +140,16 @@ void test('bfloat16 inputs: the threads decode them as the readers do, and the b
     const want = decodeToFloat32('BF16', new Uint8Array(halves.slice().buffer));
     (k.exports as unknown as { decodeBf16(s: number, d: number, n: number): void }).decodeBf16(row.byteOffset + n * 2, row.byteOffset, n);
     assert.deepEqual(new Uint32Array(row.buffer, row.byteOffset, n).slice(), new Uint32Array(want.buffer));
+    // And back, in place: encodeBf16 against the writer's encoder (NaN payloads, ties to even, overflow to Inf).
+    const bits = new Uint32Array(row.buffer, row.byteOffset, n);
+    for (let e = 0; e < n; e++) bits[e] = Math.floor(random() * 2 ** 32);
+    bits.set([0x7f800001, 0xffc00000, 0x3f808000, 0x3f818000, 0x7f7fffff, 0xff7fffff, 0x80000000, 0x00008000], 0);
+    const expected = Uint16Array.from(bits, (b) => {
+      u32[0] = b;
+      return float32ToBf16Bits(f32[0]!);
+    });
+    (k.exports as unknown as { encodeBf16(s: number, d: number, n: number): void }).encodeBf16(row.byteOffset, row.byteOffset, n);
+    assert.deepEqual(new Uint16Array(row.buffer, row.byteOffset, n).slice(), expected);
   } finally {
     arena.release();
   }
@@ -158,7 +171,7 @@ void test('two-thread TIES and task arithmetic agree with the whole-in-memory re
   }
 });
 
-void test('the threads write float32 output chunks themselves; a chunk whose write fails goes through the writer: the same bytes', async () => {
+void test('the threads write float32 and bfloat16 output chunks themselves; a chunk whose write fails goes through the writer: the same bytes', async () => {
   const probe = await createSafetensorsWriter(join(folder.dir, 'probe.safetensors'), []);
   await probe.abort();
   const proto = Object.getPrototypeOf(probe) as SafetensorsWriter;
@@ -174,15 +187,24 @@ void test('the threads write float32 output chunks themselves; a chunk whose wri
     const t = directTarget.call(this, name, byteStart);
     return t && failing !== undefined ? { fd: failing, position: t.position } : t;
   };
+  // bfloat16 models: the output is bfloat16 too, encoded by the threads, written raw by the writer after a failure.
+  const bf16Dir = join(folder.dir, 'bf16-out');
+  mkdirSync(bf16Dir, { recursive: true });
+  const bf16Set = writeModelSet(bf16Dir, { K: 2, tensors: [{ name: 'w', shape: [300, 700], dtype: 'BF16' }, { name: 'v', shape: [1001], dtype: 'BF16' }], seed: 78, shared: 0.1 });
   try {
-    for (const body of [{ merge_method: 'task_arithmetic', parameters: { lambda: 0.6 } }, { merge_method: 'ties', parameters: { lambda: 1, density: 0.3 } }]) {
-      const file = writeConfig(SET, body);
+    for (const [set, body] of [
+      [SET, { merge_method: 'task_arithmetic', parameters: { lambda: 0.6 } }],
+      [SET, { merge_method: 'ties', parameters: { lambda: 1, density: 0.3 } }],
+      [bf16Set, { merge_method: 'task_arithmetic', parameters: { lambda: 0.6 } }],
+      [bf16Set, { merge_method: 'dare_ties', parameters: { lambda: 1, density: 0.5 } }],
+    ] as const) {
+      const file = writeConfig(set, body);
       const one = await run(file, false);
       direct = 0;
       const two = await run(file, true);
       assert.ok(direct > 0, `${body.merge_method}: chunks written by the threads`);
       assert.equal(two.sha, one.sha, body.merge_method);
-      failing = openSync(SET.base, 'r');
+      failing = openSync(set.base, 'r');
       try {
         direct = 0;
         const fallback = await run(file, true);

@@ -728,3 +728,37 @@ export function decodeBf16(src: usize, dst: usize, n: i32): void {
   }
   for (let e = n8; e < n; e++) store<u32>(dst + (<usize>e << 2), (<u32>load<u16>(src + (<usize>e << 1))) << 16);
 }
+
+/**
+ * float32 → bfloat16, round to nearest even, NaN kept quiet with its sign and top payload bits (formats/dtypes.ts
+ * float32ToBf16Bits, bit-identical), n values at src to n halves at dst. dst may be src (a row encoded in place):
+ * each group of eight is loaded before its four-times-smaller store, which never reaches input not yet read.
+ */
+export function encodeBf16(src: usize, dst: usize, n: i32): void {
+  const n8 = n & ~7;
+  const magnitude = i32x4.splat(0x7fffffff);
+  const inf = i32x4.splat(0x7f800000);
+  const half = i32x4.splat(0x7fff);
+  const one = i32x4.splat(1);
+  const quiet = i32x4.splat(0x0040);
+  for (let e = 0; e < n8; e += 8) {
+    const a = v128.load(src + (<usize>e << 2));
+    const b = v128.load(src + (<usize>e << 2), 16);
+    const ra = v128.bitselect(
+      v128.or(i32x4.shr_u(a, 16), quiet),
+      i32x4.shr_u(i32x4.add(i32x4.add(a, half), v128.and(i32x4.shr_u(a, 16), one)), 16),
+      i32x4.gt_s(v128.and(a, magnitude), inf),
+    );
+    const rb = v128.bitselect(
+      v128.or(i32x4.shr_u(b, 16), quiet),
+      i32x4.shr_u(i32x4.add(i32x4.add(b, half), v128.and(i32x4.shr_u(b, 16), one)), 16),
+      i32x4.gt_s(v128.and(b, magnitude), inf),
+    );
+    v128.store(dst + (<usize>e << 1), i16x8.narrow_i32x4_u(ra, rb));
+  }
+  for (let e = n8; e < n; e++) {
+    const bits = load<u32>(src + (<usize>e << 2));
+    const r: u32 = (bits & 0x7fffffff) > 0x7f800000 ? (bits >>> 16) | 0x0040 : (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+    store<u16>(dst + (<usize>e << 1), <u16>r);
+  }
+}
