@@ -214,7 +214,8 @@ async function merge(dir: string, name: string, body: object, digestCache = true
   const plan = await planMerge(await loadMergeConfig(writeConfig(dir, name, body)));
   try {
     const r = await runMerge(plan, digestCache ? { digestCache: new DigestCache(join(dir, 'sha256-cache.json')) } : {});
-    return `${r.passes} pass(es), ${programStats.items > 0 ? `two threads (${programStats.here} of ${programStats.items} chunk programs on this one)` : 'one thread'}`;
+    const waits = `waits: helper ${programStats.helperWaitMs.toFixed(0)} ms, this thread ${programStats.callerWaitMs.toFixed(0)} ms`;
+    return `${r.passes} pass(es), ${programStats.items > 0 ? `two threads (${programStats.here} of ${programStats.items} chunk programs on this one; ${waits})` : 'one thread'}`;
   } finally {
     await plan.close();
   }

@@ -34,6 +34,8 @@ interface KernelExports {
   addScaled(out: number, base: number, m: number, n: number, scale: number): void;
   bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
   decodeBf16(src: number, dst: number, n: number): void;
+  encodeBf16(src: number, dst: number, n: number): void;
+  tiesMergeOfDifferences(models: number, K: number, n: number, stride: number, base: number, delta: number, thresholds: number, weights: number, normalize: number, out: number): void;
 }
 
 /** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */

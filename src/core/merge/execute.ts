@@ -135,11 +135,13 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   // Every chunk buffer of the passes in WASM memory where possible, so the kernels take them without copying.
   const mergedCount = plan.tensors.filter((t) => t.action === 'merge').length;
   const extraBytes = programs ? programSlotBytes(method, K, bufferChunk, config.awd !== undefined) : 0;
-  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 2 * K * (mergedCount + 1) + 64) * 4, K + 1);
+  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 3 * K * (mergedCount + 1) + 64) * 4, K + 1);
   const alloc = arena ?? plainFloats;
   /** Task arithmetic's coefficients per merged tensor, K float64 each, in WASM memory for the program passes. */
   const coefficientFloats = arena?.floats(2 * K * (mergedCount + 1));
   const coefficientTable = coefficientFloats && new Float64Array(coefficientFloats.buffer, coefficientFloats.byteOffset, K * (mergedCount + 1));
+  /** TIES's thresholds per merged tensor, K float32 each, in WASM memory for the output programs. */
+  const thresholdTable = arena?.floats(K * (mergedCount + 1));
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
@@ -288,7 +290,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
     };
     const copy = (t: PlannedTensor): Promise<void> => copyTensor(copySource(plan), t, out, chunkElements, opts.signal, (bytes) => meter.add(bytes, t.name));
     const program =
-      programs && method !== 'linear' && coefficientTable && pipeline.canRunPrograms(items, outputProgramBytes(K, outputChunk))
+      programs && method !== 'linear' && coefficientTable && thresholdTable && pipeline.canRunPrograms(items, outputProgramBytes(K, outputChunk))
         ? outputProgram({
             plan,
             pipeline,
@@ -298,6 +300,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
             taCoefficients,
             awdCoefficients: coefficientsOf,
             thresholds: thresholdsOf,
+            thresholdTable,
             directTarget: (name, byteStart) => out.directTarget(name, byteStart),
           })
         : undefined;

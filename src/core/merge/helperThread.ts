@@ -58,6 +58,7 @@ export const CHUNK_FUNCTIONS = [
   'bracketCount',
   'decodeBf16',
   'encodeBf16',
+  'tiesMergeOfDifferences',
   'writeOut', // (ptr, bytes, fd, position, resultPtr): pwrite of the bytes; int32 1 at resultPtr once written, else 0
 ] as const;
 
@@ -89,8 +90,10 @@ export interface RawRead {
  * reports the error.
  */
 const ITEM_RUNNER = `
+const FNS = ${JSON.stringify(CHUNK_FUNCTIONS)};
+/** Argument arrays by length, reused from call to call. */
+const ARGS = [];
 function runItem(k, buffer, tasks, at, doReads, readSync, writeSync) {
-  const FNS = ${JSON.stringify(CHUNK_FUNCTIONS)};
   let t = at;
   const reads = tasks[t++];
   if (doReads) {
@@ -118,7 +121,8 @@ function runItem(k, buffer, tasks, at, doReads, readSync, writeSync) {
   for (let i = 0; i < ops; i++) {
     const fn = FNS[tasks[t++]];
     const argc = tasks[t++];
-    const a = Array.from(tasks.subarray(t, t + argc));
+    const a = ARGS[argc] || (ARGS[argc] = new Array(argc));
+    for (let q = 0; q < argc; q++) a[q] = tasks[t + q];
     t += argc;
     if (fn === 'fill0') new Uint8Array(buffer, a[0], a[1]).fill(0);
     else if (fn === 'statsInit') { const s = new Float64Array(buffer, a[0], 19); s.fill(0); s.fill(Infinity, 8, 12); s.fill(-Infinity, 12, 16); }
@@ -150,6 +154,26 @@ const { readSync, writeSync } = require('node:fs');
 ${ITEM_RUNNER}
 const memory = workerData.memory;
 const k = new WebAssembly.Instance(workerData.module, { env: { memory } }).exports;
+/** Milliseconds this thread slept waiting for a free slot during the current pass (reported with passDone). */
+let waited = 0;
+/** Waits until item r's slot is free (items up to r − slots consumed); false when the pass is cancelled. */
+function slotFree(ctl, r, slots) {
+  for (;;) {
+    if (Atomics.load(ctl, ${CANCEL}) !== 0) return false;
+    if (r - Atomics.load(ctl, ${CONSUMED}) < slots) return true;
+    // Say so before the last look: the caller's release stores CONSUMED, then looks at HELPER_WAITING.
+    Atomics.store(ctl, ${HELPER_WAITING}, 1);
+    const consumed = Atomics.load(ctl, ${CONSUMED});
+    if (r - consumed < slots) {
+      Atomics.store(ctl, ${HELPER_WAITING}, 0);
+      return true;
+    }
+    const t0 = performance.now();
+    Atomics.wait(ctl, ${CONSUMED}, consumed, 200);
+    waited += performance.now() - t0;
+    Atomics.store(ctl, ${HELPER_WAITING}, 0);
+  }
+}
 function readsPass(m) {
   const ctl = new Int32Array(m.control);
   const failed = new Uint8Array(m.failed);
@@ -158,19 +182,7 @@ function readsPass(m) {
   let t = 0;
   const items = tasks[t++];
   for (let r = 0; r < items; r++) {
-    for (;;) {
-      if (Atomics.load(ctl, ${CANCEL}) !== 0) return;
-      if (r - Atomics.load(ctl, ${CONSUMED}) < m.slots) break;
-      // Say so before the last look: the caller's release stores CONSUMED, then looks at HELPER_WAITING.
-      Atomics.store(ctl, ${HELPER_WAITING}, 1);
-      const consumed = Atomics.load(ctl, ${CONSUMED});
-      if (r - consumed < m.slots) {
-        Atomics.store(ctl, ${HELPER_WAITING}, 0);
-        break;
-      }
-      Atomics.wait(ctl, ${CONSUMED}, consumed, 200);
-      Atomics.store(ctl, ${HELPER_WAITING}, 0);
-    }
+    if (!slotFree(ctl, r, m.slots)) return;
     const at = t;
     t += 1 + 5 * tasks[t];
     // A reads-only item is an item with no calls: the runner's read loop, then nothing.
@@ -190,28 +202,17 @@ function programPass(m) {
     if (Atomics.load(ctl, ${CANCEL}) !== 0) return;
     const r = Atomics.add(ctl, ${NEXT}, 1);
     if (r >= items) return;
-    for (;;) {
-      if (Atomics.load(ctl, ${CANCEL}) !== 0) return;
-      if (r - Atomics.load(ctl, ${CONSUMED}) < m.slots) break;
-      // Say so before the last look: the caller's release stores CONSUMED, then looks at HELPER_WAITING.
-      Atomics.store(ctl, ${HELPER_WAITING}, 1);
-      const consumed = Atomics.load(ctl, ${CONSUMED});
-      if (r - consumed < m.slots) {
-        Atomics.store(ctl, ${HELPER_WAITING}, 0);
-        break;
-      }
-      Atomics.wait(ctl, ${CONSUMED}, consumed, 200);
-      Atomics.store(ctl, ${HELPER_WAITING}, 0);
-    }
+    if (!slotFree(ctl, r, m.slots)) return;
     const ok = runItem(k, buffer, m.tasks, m.offsets[r], true, readSync, writeSync);
     Atomics.store(state, r, ok ? ${DONE} : ${FAILED});
     if (Atomics.load(ctl, ${CALLER_WAITING}) !== 0) Atomics.notify(state, r);
   }
 }
 parentPort.on('message', (m) => {
+  waited = 0;
   if (m.type === 'reads') readsPass(m);
   else programPass(m);
-  parentPort.postMessage({ type: 'passDone', id: m.id });
+  parentPort.postMessage({ type: 'passDone', id: m.id, waitedMs: waited });
 });
 `;
 
@@ -249,22 +250,50 @@ type ItemRunner = (k: unknown, buffer: SharedArrayBuffer, tasks: Float64Array, a
 /** ITEM_RUNNER on this thread (our own constant source, the very text the helper runs). */
 const runItemHere = new Function(`${ITEM_RUNNER}; return runItem;`)() as ItemRunner;
 
-function encodeReads(tasks: number[], reads: readonly RawRead[]): void {
-  tasks.push(reads.length);
-  for (const r of reads) tasks.push(r.fd, r.position, r.bytes, r.dest, r.bf16 ? 1 : 0);
+/** Numbers an item takes in the encoding below. */
+function encodedLength(item: { reads: readonly RawRead[]; ops?: readonly ChunkOp[] }): number {
+  let n = 1 + 5 * item.reads.length + 1;
+  for (const op of item.ops ?? []) n += 2 + op.args.length;
+  return n;
 }
 
-/** Encodes items as the runner reads them: [reads, (fd, position, bytes, dest, bf16)…, calls, (fn, argc, args…)…]. */
+/** Writes reads at `t` of `tasks` as the runner reads them: [reads, (fd, position, bytes, dest, bf16)…]. */
+function encodeReads(tasks: Float64Array, t: number, reads: readonly RawRead[]): number {
+  tasks[t++] = reads.length;
+  for (const r of reads) {
+    tasks[t] = r.fd;
+    tasks[t + 1] = r.position;
+    tasks[t + 2] = r.bytes;
+    tasks[t + 3] = r.dest;
+    tasks[t + 4] = r.bf16 ? 1 : 0;
+    t += 5;
+  }
+  return t;
+}
+
+const FUNCTION_INDEX = new Map<ChunkFunction, number>(CHUNK_FUNCTIONS.map((f, i) => [f, i]));
+
+/**
+ * Encodes items as the runner reads them: [reads, (fd, position, bytes, dest, bf16)…, calls, (fn, argc, args…)…],
+ * straight into one array (a pass encodes a few hundred thousand numbers before either thread can start).
+ */
 function encodePrograms(items: readonly ChunkProgram[]): { tasks: Float64Array; offsets: Float64Array } {
-  const tasks: number[] = [];
   const offsets = new Float64Array(items.length);
+  let total = 0;
+  for (const item of items) total += encodedLength(item);
+  const tasks = new Float64Array(total);
+  let t = 0;
   items.forEach((item, r) => {
-    offsets[r] = tasks.length;
-    encodeReads(tasks, item.reads);
-    tasks.push(item.ops.length);
-    for (const op of item.ops) tasks.push(CHUNK_FUNCTIONS.indexOf(op.fn), op.args.length, ...op.args);
+    offsets[r] = t;
+    t = encodeReads(tasks, t, item.reads);
+    tasks[t++] = item.ops.length;
+    for (const op of item.ops) {
+      tasks[t++] = FUNCTION_INDEX.get(op.fn)!;
+      tasks[t++] = op.args.length;
+      for (const a of op.args) tasks[t++] = a;
+    }
   });
-  return { tasks: Float64Array.from(tasks), offsets };
+  return { tasks, offsets };
 }
 
 class HelperThread {
@@ -280,8 +309,9 @@ class HelperThread {
     private readonly kernels: Readonly<Record<string, unknown>>,
   ) {
     this.worker = new Worker(SOURCE, { eval: true, workerData: { memory, module } });
-    this.worker.on('message', (m: { type: string; id: number }) => {
+    this.worker.on('message', (m: { type: string; id: number; waitedMs: number }) => {
       if (m.type === 'passDone') {
+        programStats.helperWaitMs += m.waitedMs;
         this.passes.get(m.id)?.();
         this.passes.delete(m.id);
       }
@@ -332,9 +362,12 @@ class HelperThread {
     const ctl = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
     const failedBuffer = new SharedArrayBuffer(Math.max(1, items.length));
     const failed = new Uint8Array(failedBuffer);
-    const list: number[] = [items.length];
-    for (const reads of items) encodeReads(list, reads);
-    const tasks = Float64Array.from(list);
+    let total = 1;
+    for (const reads of items) total += 1 + 5 * reads.length;
+    const tasks = new Float64Array(total);
+    tasks[0] = items.length;
+    let t = 1;
+    for (const reads of items) t = encodeReads(tasks, t, reads);
     const pass = this.post({ type: 'reads', control: ctl.buffer, failed: failedBuffer, tasks, slots }, [tasks.buffer]);
     let finished = false;
     return {
@@ -419,11 +452,13 @@ function release(ctl: Int32Array, r: number): void {
  */
 async function waitFor(ctl: Int32Array, words: Int32Array, index: number, value: number): Promise<void> {
   Atomics.store(ctl, CALLER_WAITING, 1);
+  const t0 = performance.now();
   try {
     const w = waitAsync(words, index, value, 100);
     if (w.async) await w.value;
   } finally {
     Atomics.store(ctl, CALLER_WAITING, 0);
+    programStats.callerWaitMs += performance.now() - t0;
   }
 }
 
@@ -445,8 +480,11 @@ function waitAsync(ctl: Int32Array, index: number, value: number, timeoutMs: num
  */
 export const helperThreads = { enabled: process.env['AWD_MERGE_THREADS'] !== '0' };
 
-/** Chunk programs run in this thread, and how many of them ran here rather than on the helper (tests, benchmarks). */
-export const programStats = { items: 0, here: 0 };
+/**
+ * Chunk programs run in this thread, how many of them ran here rather than on the helper, and the milliseconds
+ * each side slept waiting for the other (the helper for a free slot, this thread for an item): tests, benchmarks.
+ */
+export const programStats = { items: 0, here: 0, helperWaitMs: 0, callerWaitMs: 0 };
 
 const threads = new WeakMap<WebAssembly.Memory, HelperThread>();
 

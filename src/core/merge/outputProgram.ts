@@ -39,6 +39,8 @@ export interface OutputProgramInputs {
   awdCoefficients: ReadonlyMap<string, Float64Array>;
   /** TIES's thresholds per tensor, one per model. */
   thresholds: ReadonlyMap<string, number[]>;
+  /** Float32 in WASM memory: room for K thresholds per merged tensor (in `tensorIndex` order), for TIES. */
+  thresholdTable: Float32Array;
   /**
    * Where a float32 output tensor's bytes from `byteStart` go in the output file (the writer's directTarget):
    * the thread that computed a chunk then writes it there itself. Undefined: the caller writes every chunk.
@@ -79,6 +81,10 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
   const directOutput = new Map(plan.tensors.filter((t) => t.action === 'merge' && (t.outDtype === 'F32' || t.outDtype === 'BF16')).map((t) => [t.name, t.outDtype]));
   const coefficients = (name: string): number => table.byteOffset + tensorIndex.get(name)! * K * 8;
   const weights = table.byteOffset + merged.length * K * 8;
+  // TIES's thresholds as trimBelow takes them: the smallest float32 at least the exact threshold.
+  // (An empty tensor has no chunk, and no thresholds.)
+  if (method === 'ties') merged.forEach((name, i) => p.thresholdTable.set((p.thresholds.get(name) ?? []).map(float32AtLeast), i * K));
+  const thresholdsOf = (name: string): number => p.thresholdTable.byteOffset + tensorIndex.get(name)! * K * 4;
   const scale = Math.fround(config.parameters.lambda);
   const layout = (slot: number): { delta: number; m: number; out: number; states: number; counts: number } => {
     const at = pipeline.slotExtra[slot]!.byteOffset;
@@ -99,26 +105,29 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
       // θ_0 + Σ c_i τ_i in one kernel; its inputs are screened only when the result shows a NaN/Inf.
       list.push({ fn: 'weightedSumOfDifferences', args: [base, rows, K, n, stride, coefficients(item.name), out, 1] });
     } else {
-      // The inputs' NaN/Inf counts first: the rows become τ' in place (TIES can drop a NaN, so every row is screened).
+      // The inputs' NaN/Inf counts first (TIES and DARE can drop a NaN, so every row is screened), then δ with AWD.
       [c.base, ...c.models].forEach((row, j) => list.push({ fn: 'countNonFiniteInto', args: [row.byteOffset, n, counts + 4 * j] }));
       if (awd) list.push({ fn: 'weightedSumOfDifferences', args: [base, rows, K, n, stride, coefficients(item.name), delta, 0] });
-      list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, base] });
-      if (awd) list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, delta] });
-      for (let i = 0; i < K; i++) {
-        if (method === 'ties') {
-          list.push({ fn: 'trimBelow', args: [rows + i * stride, n, float32AtLeast(p.thresholds.get(item.name)![i]!)] });
-        } else {
+      if (method === 'ties') {
+        // τ' (left in the rows), trim and merge in one kernel: the same bits as subtractFromRows, trimBelow and
+        // tiesMerge one after the other (the one-thread loop of execute.ts), in one pass over the rows fewer.
+        list.push({ fn: 'tiesMergeOfDifferences', args: [rows, K, n, stride, base, awd ? delta : 0, thresholdsOf(item.name), weights, config.parameters.normalize ? 1 : 0, m] });
+      } else {
+        // DARE: the rows become τ' in place.
+        list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, base] });
+        if (awd) list.push({ fn: 'subtractFromRows', args: [rows, K, n, stride, delta] });
+        for (let i = 0; i < K; i++) {
           const [k0, k1, k2] = dareRoundKeys({ seed: config.random_seed, model: i, tensor: item.name });
           const keepBelow = keepBelowOf(plan.densities[i]!);
           const keepAll = keepBelow >= 4294967296 ? 1 : 0;
           list.push({ fn: 'dareRescale', args: [rows + i * stride, n, item.start, k0, k1, k2, keepAll ? 0 : keepBelow, keepAll, plan.densities[i]!] });
         }
-      }
-      if (method === 'dare_linear') {
-        // Σ w_i τ'_i as the weighted sum of differences from a zero row (x − 0 = x exactly).
-        list.push({ fn: 'fill0', args: [delta, n * 4] }, { fn: 'weightedSumOfDifferences', args: [delta, rows, K, n, stride, weights, m, 0] });
-      } else {
-        list.push({ fn: 'tiesMerge', args: [rows, K, n, stride, weights, config.parameters.normalize ? 1 : 0, m] });
+        if (method === 'dare_linear') {
+          // Σ w_i τ'_i as the weighted sum of differences from a zero row (x − 0 = x exactly).
+          list.push({ fn: 'fill0', args: [delta, n * 4] }, { fn: 'weightedSumOfDifferences', args: [delta, rows, K, n, stride, weights, m, 0] });
+        } else {
+          list.push({ fn: 'tiesMerge', args: [rows, K, n, stride, weights, config.parameters.normalize ? 1 : 0, m] });
+        }
       }
       list.push({ fn: 'addScaled', args: [out, base, m, n, scale] });
     }

@@ -384,3 +384,54 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
     arena.release();
   }
 });
+
+void test('the fused TIES kernel gives the bits of the calls it replaces (τ, trim, merge), and leaves τ\' in the rows', () => {
+  const k = wasmKernels();
+  assert.ok(k);
+  const arena = openArena(16 << 20, 8);
+  assert.ok(arena);
+  try {
+    const x = k.exports as unknown as Record<string, (...a: number[]) => void>;
+    const random = seededRandom(21);
+    for (const [K, n] of [[3, 10_003], [8, 4097], [1, 6]] as const) {
+      const rows = arena.floats(K * n);
+      const base = arena.floats(n);
+      const delta = arena.floats(n);
+      for (let e = 0; e < n; e++) {
+        base[e] = random() - 0.5;
+        delta[e] = (random() - 0.5) * 1e-3;
+      }
+      for (let i = 0; i < K * n; i++) rows[i] = base[i % n]! + (random() - 0.5) * 1e-2;
+      // Exact zeros, equal values (τ = 0), a NaN and an Inf among the inputs.
+      rows[2] = base[2]!;
+      rows[Math.min(n - 1, 9)] = NaN;
+      rows[K * n - 1] = Infinity;
+      const weightFloats = arena.floats(2 * K);
+      const weights = new Float64Array(weightFloats.buffer, weightFloats.byteOffset, K);
+      weights.set(Array.from({ length: K }, (_, i) => [1, 0.7, 1.3, 0.2][i % 4]!));
+      const thresholds = arena.floats(K);
+      // A real threshold, nothing kept (Infinity), everything kept (0).
+      thresholds.set(Array.from({ length: K }, (_, i) => [0.002, Infinity, 0, 0.004][i % 4]!));
+      const stride = n * 4;
+      for (const withDelta of [false, true]) {
+        for (const normalize of [0, 1]) {
+          const fused = arena.floats(n);
+          const work = arena.floats(K * n);
+          work.set(rows);
+          x['tiesMergeOfDifferences']!(work.byteOffset, K, n, stride, base.byteOffset, withDelta ? delta.byteOffset : 0, thresholds.byteOffset, weights.byteOffset, normalize, fused.byteOffset);
+          const copy = arena.floats(K * n);
+          copy.set(rows);
+          x['subtractFromRows']!(copy.byteOffset, K, n, stride, base.byteOffset);
+          if (withDelta) x['subtractFromRows']!(copy.byteOffset, K, n, stride, delta.byteOffset);
+          for (let i = 0; i < K; i++) x['trimBelow']!(copy.byteOffset + i * stride, n, thresholds[i]!);
+          const separate = arena.floats(n);
+          x['tiesMerge']!(copy.byteOffset, K, n, stride, weights.byteOffset, normalize, separate.byteOffset);
+          assert.deepEqual(new Uint32Array(fused.buffer, fused.byteOffset, n).slice(), new Uint32Array(separate.buffer, separate.byteOffset, n).slice(), `K=${K} n=${n} δ=${withDelta} normalize=${normalize}`);
+          assert.deepEqual(new Uint32Array(work.buffer, work.byteOffset, K * n).slice(), new Uint32Array(copy.buffer, copy.byteOffset, K * n).slice(), 'τ\' rows');
+        }
+      }
+    }
+  } finally {
+    arena.release();
+  }
+});

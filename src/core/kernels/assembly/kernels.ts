@@ -762,3 +762,75 @@ export function encodeBf16(src: usize, dst: usize, n: i32): void {
     store<u16>(dst + (<usize>e << 1), <u16>r);
   }
 }
+
+/**
+ * TIES from the input rows (the output programs, merge/outputProgram.ts): τ'_i = trimBelow(fround(models_i − base)
+ * [− delta], thresholds_i) (thresholds: K float32; delta: 0 for none), stored over the rows as the first loop of the
+ * elect computes it, then the disjoint merge of tiesMerge: bit-identical to subtractFromRows (twice with δ),
+ * trimBelow and tiesMerge called one after the other, with one pass over the rows fewer than those and base and δ
+ * loaded once for all K rows.
+ */
+export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: usize, base: usize, delta: usize, thresholds: usize, weights: usize, normalize: i32, out: usize): void {
+  const zero = f64x2.splat(0);
+  const hasDelta = delta != 0;
+  const n4 = n & ~3;
+  for (let e = 0; e < n4; e += 4) {
+    const o = <usize>e << 2;
+    const b = v128.load(base + o);
+    const d = hasDelta ? v128.load(delta + o) : f32x4.splat(0);
+    let ta = zero;
+    let tb = zero;
+    for (let i = 0; i < K; i++) {
+      const p = models + <usize>i * stride + o;
+      let x = f32x4.sub(v128.load(p), b);
+      if (hasDelta) x = f32x4.sub(x, d);
+      x = v128.andnot(x, f32x4.lt(f32x4.abs(x), f32x4.splat(load<f32>(thresholds + (<usize>i << 2)))));
+      v128.store(p, x);
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      ta = f64x2.add(ta, f64x2.mul(w, f64x2.promote_low_f32x4(x)));
+      tb = f64x2.add(tb, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1))));
+    }
+    const posA = f64x2.gt(ta, zero);
+    const negA = f64x2.lt(ta, zero);
+    const posB = f64x2.gt(tb, zero);
+    const negB = f64x2.lt(tb, zero);
+    let sa = zero;
+    let sb = zero;
+    let wa = zero;
+    let wb = zero;
+    for (let i = 0; i < K; i++) {
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      const x = v128.load(models + <usize>i * stride + o);
+      const va = f64x2.promote_low_f32x4(x);
+      const vb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
+      const agreeA = v128.or(v128.and(posA, f64x2.gt(va, zero)), v128.and(negA, f64x2.lt(va, zero)));
+      const agreeB = v128.or(v128.and(posB, f64x2.gt(vb, zero)), v128.and(negB, f64x2.lt(vb, zero)));
+      sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
+      sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
+      wa = f64x2.add(wa, v128.and(w, agreeA));
+      wb = f64x2.add(wb, v128.and(w, agreeB));
+    }
+    let ra = sa;
+    let rb = sb;
+    if (normalize) {
+      ra = v128.andnot(f64x2.div(sa, wa), f64x2.eq(wa, zero));
+      rb = v128.andnot(f64x2.div(sb, wb), f64x2.eq(wb, zero));
+    }
+    v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
+  }
+  // The last n % 4 elements: τ' in place, then tiesMerge's own tails on them (the same bits as tiesMerge gives).
+  if (n4 < n) {
+    for (let i = 0; i < K; i++) {
+      const t = load<f32>(thresholds + (<usize>i << 2));
+      for (let e = n4; e < n; e++) {
+        const o = <usize>e << 2;
+        const p = models + <usize>i * stride + o;
+        let x = load<f32>(p) - load<f32>(base + o);
+        if (hasDelta) x = x - load<f32>(delta + o);
+        store<f32>(p, abs<f32>(x) < t ? 0 : x);
+      }
+    }
+    const o4 = <usize>n4 << 2;
+    tiesMerge(models + o4, K, n - n4, stride, weights, normalize, out + o4);
+  }
+}
