@@ -308,6 +308,41 @@ export function gramUpperF64(rows: usize, K: i32, n: i32, stride: usize, gram: u
   gramTail(rows, K, stride, ne, n, gram);
 }
 
+// TIES's disjoint merge of four elements at byte offset o, given their weighted sums ta (elements 0, 1) and tb
+// (2, 3): entries agreeing with the sign of the sum, Σ w_i τ'_i over them in float64 (÷ Σ w_i when normalize, 0 if
+// that is 0), stored as float32 at out + o.
+@inline
+function disjointMerge4(rows: usize, K: i32, stride: usize, o: usize, weights: usize, normalize: i32, out: usize, ta: v128, tb: v128): void {
+  const zero = f64x2.splat(0);
+  const posA = f64x2.gt(ta, zero);
+  const negA = f64x2.lt(ta, zero);
+  const posB = f64x2.gt(tb, zero);
+  const negB = f64x2.lt(tb, zero);
+  let sa = zero;
+  let sb = zero;
+  let wa = zero;
+  let wb = zero;
+  for (let i = 0; i < K; i++) {
+    const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+    const x = v128.load(rows + <usize>i * stride + o);
+    const va = f64x2.promote_low_f32x4(x);
+    const vb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
+    const agreeA = v128.or(v128.and(posA, f64x2.gt(va, zero)), v128.and(negA, f64x2.lt(va, zero)));
+    const agreeB = v128.or(v128.and(posB, f64x2.gt(vb, zero)), v128.and(negB, f64x2.lt(vb, zero)));
+    sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
+    sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
+    wa = f64x2.add(wa, v128.and(w, agreeA));
+    wb = f64x2.add(wb, v128.and(w, agreeB));
+  }
+  let ra = sa;
+  let rb = sb;
+  if (normalize) {
+    ra = v128.andnot(f64x2.div(sa, wa), f64x2.eq(wa, zero));
+    rb = v128.andnot(f64x2.div(sb, wb), f64x2.eq(wb, zero));
+  }
+  v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
+}
+
 /**
  * TIES elect and disjoint merge (ties.ts tiesMergeChunk, bit-identical): total = Σ_i w_i τ'_i in float64;
  * agreeing entries have the sign of total; out = Σ_agree w_i τ'_i (/ Σ_agree w_i when normalize, 0 if that is 0).
@@ -327,33 +362,7 @@ export function tiesMerge(rows: usize, K: i32, n: i32, stride: usize, weights: u
       ta = f64x2.add(ta, f64x2.mul(w, f64x2.promote_low_f32x4(x)));
       tb = f64x2.add(tb, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1))));
     }
-    const posA = f64x2.gt(ta, zero);
-    const negA = f64x2.lt(ta, zero);
-    const posB = f64x2.gt(tb, zero);
-    const negB = f64x2.lt(tb, zero);
-    let sa = zero;
-    let sb = zero;
-    let wa = zero;
-    let wb = zero;
-    for (let i = 0; i < K; i++) {
-      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
-      const x = v128.load(rows + <usize>i * stride + o);
-      const va = f64x2.promote_low_f32x4(x);
-      const vb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
-      const agreeA = v128.or(v128.and(posA, f64x2.gt(va, zero)), v128.and(negA, f64x2.lt(va, zero)));
-      const agreeB = v128.or(v128.and(posB, f64x2.gt(vb, zero)), v128.and(negB, f64x2.lt(vb, zero)));
-      sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
-      sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
-      wa = f64x2.add(wa, v128.and(w, agreeA));
-      wb = f64x2.add(wb, v128.and(w, agreeB));
-    }
-    let ra = sa;
-    let rb = sb;
-    if (normalize) {
-      ra = v128.andnot(f64x2.div(sa, wa), f64x2.eq(wa, zero));
-      rb = v128.andnot(f64x2.div(sb, wb), f64x2.eq(wb, zero));
-    }
-    v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
+    disjointMerge4(rows, K, stride, o, weights, normalize, out, ta, tb);
   }
   const nv = n & ~1;
   for (let e = n4; e < nv; e += 2) {
@@ -790,33 +799,7 @@ export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: us
       ta = f64x2.add(ta, f64x2.mul(w, f64x2.promote_low_f32x4(x)));
       tb = f64x2.add(tb, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1))));
     }
-    const posA = f64x2.gt(ta, zero);
-    const negA = f64x2.lt(ta, zero);
-    const posB = f64x2.gt(tb, zero);
-    const negB = f64x2.lt(tb, zero);
-    let sa = zero;
-    let sb = zero;
-    let wa = zero;
-    let wb = zero;
-    for (let i = 0; i < K; i++) {
-      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
-      const x = v128.load(models + <usize>i * stride + o);
-      const va = f64x2.promote_low_f32x4(x);
-      const vb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
-      const agreeA = v128.or(v128.and(posA, f64x2.gt(va, zero)), v128.and(negA, f64x2.lt(va, zero)));
-      const agreeB = v128.or(v128.and(posB, f64x2.gt(vb, zero)), v128.and(negB, f64x2.lt(vb, zero)));
-      sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
-      sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
-      wa = f64x2.add(wa, v128.and(w, agreeA));
-      wb = f64x2.add(wb, v128.and(w, agreeB));
-    }
-    let ra = sa;
-    let rb = sb;
-    if (normalize) {
-      ra = v128.andnot(f64x2.div(sa, wa), f64x2.eq(wa, zero));
-      rb = v128.andnot(f64x2.div(sb, wb), f64x2.eq(wb, zero));
-    }
-    v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
+    disjointMerge4(models, K, stride, o, weights, normalize, out, ta, tb);
   }
   // The last n % 4 elements: τ' in place, then tiesMerge's own tails on them (the same bits as tiesMerge gives).
   if (n4 < n) {
