@@ -35,6 +35,7 @@ interface KernelExports {
   bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
   decodeBf16(src: number, dst: number, n: number): void;
   encodeBf16(src: number, dst: number, n: number): void;
+  magnitudeHistogram64(row: number, n: number, bucket: number, hist: number): void;
   tiesMergeOfDifferences(models: number, K: number, n: number, stride: number, base: number, delta: number, thresholds: number, weights: number, normalize: number, out: number): void;
 }
 

@@ -45,6 +45,7 @@ import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener 
 import { TensorStatisticsAccumulator, STATISTICS_BLOCK, type BlockSums, type TensorStatistics } from './tensorStats';
 import { helperThreads } from './helperThread';
 import { sampledThresholdPass, CANDIDATES_PER_CHUNK } from './tiesThresholds';
+import { histogramFloats, modelThresholdPasses } from './modelThresholds';
 import { outputProgram, outputProgramBytes } from './outputProgram';
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
 import { hashFilesInBackground } from './inputHashing';
@@ -135,13 +136,15 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   // Every chunk buffer of the passes in WASM memory where possible, so the kernels take them without copying.
   const mergedCount = plan.tensors.filter((t) => t.action === 'merge').length;
   const extraBytes = programs ? programSlotBytes(method, K, bufferChunk, config.awd !== undefined) : 0;
-  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 3 * K * (mergedCount + 1) + 64) * 4, K + 1);
+  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 3 * K * (mergedCount + 1) + (method === 'ties' ? histogramFloats(K) : 0) + 128) * 4, K + 1);
   const alloc = arena ?? plainFloats;
   /** Task arithmetic's coefficients per merged tensor, K float64 each, in WASM memory for the program passes. */
   const coefficientFloats = arena?.floats(2 * K * (mergedCount + 1));
   const coefficientTable = coefficientFloats && new Float64Array(coefficientFloats.buffer, coefficientFloats.byteOffset, K * (mergedCount + 1));
   /** TIES's thresholds per merged tensor, K float32 each, in WASM memory for the output programs. */
   const thresholdTable = arena?.floats(K * (mergedCount + 1));
+  /** The two threads' magnitude histograms of TIES's per-model thresholds (modelThresholds.ts). */
+  const histogramTable = method === 'ties' ? arena?.floats(histogramFloats(K)) : undefined;
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
@@ -195,9 +198,44 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       meter.end();
     };
 
-    /** Exact per-model magnitude thresholds over `tensors` (k_i = floor(density_i · n)): one or two reads of them. */
+    /** AWD's coefficients of every merged tensor in coefficientTable, for the threshold programs' δ. */
+    const tableAwdCoefficients = (table: Float64Array): void => merged.forEach((t, i) => table.set(coefficientsOf.get(t.name) ?? new Float64Array(K), i * K));
+    /**
+     * Exact per-model magnitude thresholds over `tensors` (k_i = floor(density_i · n)): one or two reads of them,
+     * on both threads when their chunks can run as programs (modelThresholds.ts), else on this one.
+     */
     const streamedThresholds = async (tensors: readonly PlannedTensor[]): Promise<{ thresholds: number[]; reads: number }> => {
       const count = tensors.reduce((s, t) => s + t.elements, 0);
+      const items = chunkItems(tensors, streamChunk);
+      if (programs && base && coefficientTable && histogramTable && pipeline.canRunPrograms(items, programSlotBytes(method, K, streamChunk, false))) {
+        tableAwdCoefficients(coefficientTable);
+        const bytes = tensors.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0);
+        let meter: ProgressMeter | undefined;
+        const found = await modelThresholdPasses(
+          {
+            pipeline,
+            K,
+            densities: plan.densities,
+            count,
+            ...(awd ? { awd: (name: string) => coefficientTable.byteOffset + tensorIndex.get(name)! * K * 8 } : {}),
+            histograms: histogramTable,
+            onPass: () => {
+              meter?.end();
+              meter = new ProgressMeter('threshold', bytes, opts.onProgress);
+              throwIfCancelled(opts.signal);
+            },
+            onChunk: (item) => {
+              meter!.add((item.end - item.start) * perElement.get(item.name)!, item.name);
+              memory.sample();
+              throwIfCancelled(opts.signal);
+            },
+          },
+          items,
+        );
+        meter?.end();
+        if (found) return found;
+        log('threshold pass: the helper thread stopped in the middle of a chunk; counting again on this thread');
+      }
       const selectors = plan.models.map((_, i) => new MagnitudeThreshold(count, plan.densities[i]!));
       await taskVectorPass('threshold', tensors, (i, row) => selectors[i]!.pass1(row));
       let reads = 1;
@@ -220,7 +258,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       const thresholdItems = chunkItems(merged, streamChunk);
       if (programs && coefficientTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
         log(`threshold pass: per-tensor magnitude thresholds over ${merged.length} tensors, on two threads`);
-        merged.forEach((t, i) => coefficientTable.set(coefficientsOf.get(t.name) ?? new Float64Array(K), i * K));
+        tableAwdCoefficients(coefficientTable);
         const meter = new ProgressMeter('threshold', merged.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
         const { thresholds, unresolved } = await sampledThresholdPass(
           {

@@ -59,6 +59,7 @@ export const CHUNK_FUNCTIONS = [
   'decodeBf16',
   'encodeBf16',
   'tiesMergeOfDifferences',
+  'magnitudeHistogramLocal', // (row, n, bucket, hist, threadStride): magnitudeHistogram64 into hist + thread·threadStride
   'writeOut', // (ptr, bytes, fd, position, resultPtr): pwrite of the bytes; int32 1 at resultPtr once written, else 0
 ] as const;
 
@@ -84,8 +85,9 @@ export interface RawRead {
 
 /**
  * The interpreter of one item, as source text: the helper evaluates it inside its own code, this thread through
- * `new Function`, so there is exactly one implementation. runItem(k, buffer, tasks, at, doReads, readSync, writeSync)
- * does the reads (when doReads) and then the calls; it returns false, having called nothing, when a read failed.
+ * `new Function`, so there is exactly one implementation. runItem(k, buffer, tasks, at, doReads, readSync, writeSync,
+ * thread) does the reads (when doReads) and then the calls; it returns false, having called nothing, when a read
+ * failed. `thread` is 0 here, 1 on the helper: calls into per-thread buffers (magnitudeHistogramLocal) use it.
  * A failed write (writeOut) only leaves 0 at its result: the caller writes those bytes again its own way, which
  * reports the error.
  */
@@ -93,7 +95,7 @@ const ITEM_RUNNER = `
 const FNS = ${JSON.stringify(CHUNK_FUNCTIONS)};
 /** Argument arrays by length, reused from call to call. */
 const ARGS = [];
-function runItem(k, buffer, tasks, at, doReads, readSync, writeSync) {
+function runItem(k, buffer, tasks, at, doReads, readSync, writeSync, thread) {
   let t = at;
   const reads = tasks[t++];
   if (doReads) {
@@ -140,6 +142,7 @@ function runItem(k, buffer, tasks, at, doReads, readSync, writeSync) {
       }
       new Int32Array(buffer, a[4], 1)[0] = done === a[1] ? 1 : 0;
     }
+    else if (fn === 'magnitudeHistogramLocal') k.magnitudeHistogram64(a[0], a[1], a[2], a[3] + thread * a[4]);
     else if (fn === 'dareRescale') k.dareRescale(a[0], a[1], BigInt(a[2]), a[3], a[4], a[5], a[6], a[7], a[8]);
     else k[fn](...a);
   }
@@ -188,7 +191,7 @@ function readsPass(m) {
     // A reads-only item is an item with no calls: the runner's read loop, then nothing.
     const copy = new Float64Array(t - at + 1);
     copy.set(tasks.subarray(at, t));
-    if (!runItem(k, buffer, copy, 0, true, readSync, writeSync)) failed[r] = 1;
+    if (!runItem(k, buffer, copy, 0, true, readSync, writeSync, 1)) failed[r] = 1;
     Atomics.store(ctl, ${READY}, r + 1);
     if (Atomics.load(ctl, ${CALLER_WAITING}) !== 0) Atomics.notify(ctl, ${READY});
   }
@@ -203,7 +206,7 @@ function programPass(m) {
     const r = Atomics.add(ctl, ${NEXT}, 1);
     if (r >= items) return;
     if (!slotFree(ctl, r, m.slots)) return;
-    const ok = runItem(k, buffer, m.tasks, m.offsets[r], true, readSync, writeSync);
+    const ok = runItem(k, buffer, m.tasks, m.offsets[r], true, readSync, writeSync, 1);
     Atomics.store(state, r, ok ? ${DONE} : ${FAILED});
     if (Atomics.load(ctl, ${CALLER_WAITING}) !== 0) Atomics.notify(state, r);
   }
@@ -245,7 +248,7 @@ export interface ChunkProgram {
   ops: readonly ChunkOp[];
 }
 
-type ItemRunner = (k: unknown, buffer: SharedArrayBuffer, tasks: Float64Array, at: number, doReads: boolean, read: typeof readSync, write: typeof writeSync) => boolean;
+type ItemRunner = (k: unknown, buffer: SharedArrayBuffer, tasks: Float64Array, at: number, doReads: boolean, read: typeof readSync, write: typeof writeSync, thread: 0 | 1) => boolean;
 
 /** ITEM_RUNNER on this thread (our own constant source, the very text the helper runs). */
 const runItemHere = new Function(`${ITEM_RUNNER}; return runItem;`)() as ItemRunner;
@@ -403,7 +406,7 @@ class HelperThread {
         const next = Atomics.load(ctl, NEXT);
         if (next >= items.length || next - consumed >= slots) return false;
         if (Atomics.compareExchange(ctl, NEXT, next, next + 1) !== next) continue;
-        const ok = runItemHere(this.kernels, buffer, tasks, offsets[next]!, true, readSync, writeSync);
+        const ok = runItemHere(this.kernels, buffer, tasks, offsets[next]!, true, readSync, writeSync, 0);
         Atomics.store(state, next, ok ? DONE : FAILED);
         programStats.here++;
         return true;
@@ -425,7 +428,7 @@ class HelperThread {
         }
       },
       runHere: (r) => {
-        runItemHere(this.kernels, buffer, tasks, offsets[r]!, false, readSync, writeSync);
+        runItemHere(this.kernels, buffer, tasks, offsets[r]!, false, readSync, writeSync, 0);
       },
       release: (r) => {
         consumed = r + 1;

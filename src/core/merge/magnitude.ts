@@ -114,6 +114,29 @@ export class MagnitudeThreshold {
     this.seenPass2 += chunk.length;
   }
 
+  /** True when the threshold is known without looking at the data (k = 0). */
+  get settled(): boolean {
+    return this.result !== undefined;
+  }
+
+  /** The bucket (high 16 bits) that pass 2 histograms; call after the whole of pass 1, when needsPass2(). */
+  get pass2Bucket(): number {
+    this.locateBucket();
+    return this.bucket;
+  }
+
+  /**
+   * Adds a histogram computed elsewhere (magnitudeHistogram64 on another thread: `counts(b)` for bucket b of
+   * `buckets`) over `elements` entries, as pass1 (high 16 bits) or pass2 (low 16 bits in pass2Bucket) would.
+   */
+  addCounts(pass: 1 | 2, counts: (bucket: number) => number, buckets: number, elements: number): void {
+    if (this.result !== undefined) return;
+    const into = pass === 1 ? this.high : (this.low ??= new Float64Array(BUCKETS));
+    for (let b = 0; b < buckets; b++) into[b]! += counts(b);
+    if (pass === 1) this.seen += elements;
+    else this.seenPass2 += elements;
+  }
+
   /** The k-th largest |x| (+Infinity when k = 0); entries with |x| ≥ threshold are the ones kept. */
   threshold(): number {
     if (this.result !== undefined) return this.result;

@@ -82,6 +82,7 @@ const CASES: [string, Record<string, unknown>][] = [
   ['TIES, tensor scope, densities 0.2 / 0.5 / 1', { merge_method: 'ties', parameters: { lambda: 0.9, density: 0.2 }, models: undefined }],
   ['TIES + AWD (tensor)', { merge_method: 'ties', parameters: { lambda: 1, density: 0.3 }, awd: { ...AWD, granularity: 'tensor' } }],
   ['TIES, model scope', { merge_method: 'ties', parameters: { lambda: 1, density: 0.25, trim_scope: 'model' } }],
+  ['TIES + AWD, model scope', { merge_method: 'ties', parameters: { lambda: 1, density: 0.25, trim_scope: 'model' }, awd: { ...AWD, granularity: 'tensor' } }],
   ['dare_ties', { merge_method: 'dare_ties', parameters: { lambda: 1, density: 0.3 } }],
   ['dare_linear + AWD', { merge_method: 'dare_linear', parameters: { lambda: 0.8, density: 0.6 }, awd: { ...AWD, granularity: 'model' } }],
   ['linear', { merge_method: 'linear', base_model: undefined }],
@@ -222,7 +223,11 @@ void test('the threads write float32 and bfloat16 output chunks themselves; a ch
 });
 
 void test('a helper thread that dies in the middle of a pass changes nothing: this thread finishes the items', async () => {
-  for (const body of [{ merge_method: 'ties', parameters: { lambda: 1, density: 0.2 } }, { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 }, awd: { ...AWD, granularity: 'model' } }]) {
+  for (const body of [
+    { merge_method: 'ties', parameters: { lambda: 1, density: 0.2 } },
+    { merge_method: 'ties', parameters: { lambda: 1, density: 0.3, trim_scope: 'model' } },
+    { merge_method: 'task_arithmetic', parameters: { lambda: 0.5 }, awd: { ...AWD, granularity: 'model' } },
+  ]) {
     const file = writeConfig(SET, body);
     const one = await run(file, false);
     let stopped = false;

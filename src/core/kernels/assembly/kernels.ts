@@ -618,15 +618,18 @@ export function subtractFromRows(rows: usize, K: i32, n: i32, stride: usize, sub
 }
 
 /**
- * The magnitude histograms of merge/magnitude.ts over n float32 at row, into the uint32 counts at hist
- * (65536 entries): with bucket < 0 the high 16 bits of |x|'s bit pattern; else the low 16 bits of the entries
- * whose high 16 bits are bucket (the second pass, which skips four entries at a time when none is in the bucket).
+ * The magnitude histograms of merge/magnitude.ts over n float32 at row, into the counts of type T at hist (65536
+ * entries): with bucket < 0 the high 16 bits of |x|'s bit pattern (below 32768: the sign bit is cleared); else the
+ * low 16 bits of the entries whose high 16 bits are bucket (the second pass, which skips four entries at a time
+ * when none is in the bucket).
  */
-export function magnitudeHistogram(row: usize, n: i32, bucket: i32, hist: usize): void {
+@inline
+function histogramOf<T>(row: usize, n: i32, bucket: i32, hist: usize): void {
+  const shift: usize = sizeof<T>() == 8 ? 3 : 2;
   if (bucket < 0) {
     for (let e = 0; e < n; e++) {
-      const p = hist + (<usize>((load<u32>(row + (<usize>e << 2)) & 0x7fffffff) >>> 16) << 2);
-      store<u32>(p, load<u32>(p) + 1);
+      const p = hist + (<usize>((load<u32>(row + (<usize>e << 2)) & 0x7fffffff) >>> 16) << shift);
+      store<T>(p, load<T>(p) + 1);
     }
     return;
   }
@@ -636,18 +639,28 @@ export function magnitudeHistogram(row: usize, n: i32, bucket: i32, hist: usize)
   for (let e = 0; e < nv; e += 4) {
     const x = v128.load(row + (<usize>e << 2));
     if (!v128.any_true(i32x4.eq(v128.and(x, high), wanted))) continue;
-    for (let j = e; j < e + 4; j++) countLow(load<u32>(row + (<usize>j << 2)), bucket, hist);
+    for (let j = e; j < e + 4; j++) countLow<T>(load<u32>(row + (<usize>j << 2)), bucket, hist, shift);
   }
-  for (let e = nv; e < n; e++) countLow(load<u32>(row + (<usize>e << 2)), bucket, hist);
+  for (let e = nv; e < n; e++) countLow<T>(load<u32>(row + (<usize>e << 2)), bucket, hist, shift);
 }
 
 @inline
-function countLow(bits: u32, bucket: i32, hist: usize): void {
+function countLow<T>(bits: u32, bucket: i32, hist: usize, shift: usize): void {
   const v = bits & 0x7fffffff;
   if (<i32>(v >>> 16) == bucket) {
-    const p = hist + (<usize>(v & 0xffff) << 2);
-    store<u32>(p, load<u32>(p) + 1);
+    const p = hist + (<usize>(v & 0xffff) << shift);
+    store<T>(p, load<T>(p) + 1);
   }
+}
+
+/** histogramOf with uint32 counts (one call's counts, added into float64 by the caller). */
+export function magnitudeHistogram(row: usize, n: i32, bucket: i32, hist: usize): void {
+  histogramOf<u32>(row, n, bucket, hist);
+}
+
+/** histogramOf with uint64 counts: a thread's counts over a whole model, which may pass 2^32. */
+export function magnitudeHistogram64(row: usize, n: i32, bucket: i32, hist: usize): void {
+  histogramOf<u64>(row, n, bucket, hist);
 }
 
 /** First free byte of linear memory: the scratch area managed by kernels/wasm.ts starts here. */
