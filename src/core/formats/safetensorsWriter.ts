@@ -317,6 +317,9 @@ class StreamingSafetensorsWriter implements SafetensorsWriter {
     const handle = this.shards[this.pendingShard]!.handle!;
     const length = this.pending;
     const written = writeFully(handle, full.subarray(0, length), this.pendingPosition);
+    // Observed now, so that a write failing while the caller is busy elsewhere is not an unhandled rejection (which
+    // ends the process or worker); settle() and finish() rethrow it.
+    written.catch(() => undefined);
     this.inFlight = written;
     this.buffer = this.spare;
     this.spare = full;

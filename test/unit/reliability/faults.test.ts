@@ -26,10 +26,10 @@ after(() => {
 /** Small chunks so the output pass spans hundreds of chunks (time to interfere with it). */
 const CHUNK = 4096;
 
-function runMergeJob(configFile: string, extra: { workerPath?: string; onOutput?: () => void } = {}): Promise<JobResult> {
+function runMergeJob(configFile: string, extra: { workerPath?: string; onOutput?: () => void; defaultChunks?: boolean } = {}): Promise<JobResult> {
   let fired = false;
   const job = startJob(
-    { kind: 'merge', configFile, chunkElements: CHUNK },
+    { kind: 'merge', configFile, ...(extra.defaultChunks ? {} : { chunkElements: CHUNK }) },
     {
       onProgress: (p) => {
         if (!fired && p.phase === 'output' && p.bytesDone > 0) {
@@ -82,6 +82,24 @@ void describe('faults during a merge', () => {
     assert.deepEqual(digests([s.base, ...s.models]), before);
     remount(mount, 'size=64m');
     await assertRerunSucceeds(s.configFile, s.outPath);
+  });
+
+  void it('the output disk fills up while the merge threads write the output rows themselves (default chunks): the same outcome', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here (run as root to test a full disk)' }, async (t) => {
+    const mount = join(folder.dir, 'small-disk-threads');
+    assert.ok(mountTmpfs(mount, 256 * 1024));
+    mounts.push(mount);
+    const s = mergeScenario(join(folder.dir, 'full-threads'), join(mount, 'out', 'merged.safetensors'));
+    const before = digests([s.base, ...s.models]);
+    const error = await rejection(runMergeJob(s.configFile, { defaultChunks: true }), t);
+    assert.ok(error instanceof AwdError, String(error));
+    assert.match(error.message, /ENOSPC|no space/i);
+    assert.match(error.message, /Free disk space/);
+    assert.deepEqual(entriesOf(join(mount, 'out')), []);
+    assert.deepEqual(digests([s.base, ...s.models]), before);
+    remount(mount, 'size=64m');
+    const result = await runMergeJob(s.configFile, { defaultChunks: true });
+    assert.equal(result.kind, 'merge');
+    assert.deepEqual(tempFilesIn(dirname(s.outPath)), []);
   });
 
   void it('the output folder is read-only: the message says so, nothing left, a rerun once writable succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here' }, async (t) => {
