@@ -68,39 +68,28 @@ async function assertRerunSucceeds(configFile: string, outPath: string): Promise
 }
 
 void describe('faults during a merge', () => {
-  void it('the output disk fills up: ENOSPC named, nothing left, inputs untouched, a rerun with room succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here (run as root to test a full disk)' }, async (t) => {
-    const mount = join(folder.dir, 'small-disk');
-    assert.ok(mountTmpfs(mount, 256 * 1024));
-    mounts.push(mount);
-    const s = mergeScenario(join(folder.dir, 'full'), join(mount, 'out', 'merged.safetensors'));
-    const before = digests([s.base, ...s.models]);
-    const error = await rejection(runMergeJob(s.configFile), t);
-    assert.ok(error instanceof AwdError, String(error));
-    assert.match(error.message, /ENOSPC|no space/i);
-    assert.match(error.message, /Free disk space/);
-    assert.deepEqual(entriesOf(join(mount, 'out')), []);
-    assert.deepEqual(digests([s.base, ...s.models]), before);
-    remount(mount, 'size=64m');
-    await assertRerunSucceeds(s.configFile, s.outPath);
-  });
-
-  void it('the output disk fills up while the merge threads write the output rows themselves (default chunks): the same outcome', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here (run as root to test a full disk)' }, async (t) => {
-    const mount = join(folder.dir, 'small-disk-threads');
-    assert.ok(mountTmpfs(mount, 256 * 1024));
-    mounts.push(mount);
-    const s = mergeScenario(join(folder.dir, 'full-threads'), join(mount, 'out', 'merged.safetensors'));
-    const before = digests([s.base, ...s.models]);
-    const error = await rejection(runMergeJob(s.configFile, { defaultChunks: true }), t);
-    assert.ok(error instanceof AwdError, String(error));
-    assert.match(error.message, /ENOSPC|no space/i);
-    assert.match(error.message, /Free disk space/);
-    assert.deepEqual(entriesOf(join(mount, 'out')), []);
-    assert.deepEqual(digests([s.base, ...s.models]), before);
-    remount(mount, 'size=64m');
-    const result = await runMergeJob(s.configFile, { defaultChunks: true });
-    assert.equal(result.kind, 'merge');
-    assert.deepEqual(tempFilesIn(dirname(s.outPath)), []);
-  });
+  // With small chunks (this thread writes every row through the writer) and with the default ones (the merge
+  // threads write the output rows themselves, and the writer redoes a failed one).
+  for (const [label, defaultChunks] of [
+    ['the output disk fills up: ENOSPC named, nothing left, inputs untouched, a rerun with room succeeds', false],
+    ['the output disk fills up while the merge threads write the output rows themselves (default chunks): the same outcome', true],
+  ] as const) {
+    void it(label, { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here (run as root to test a full disk)' }, async (t) => {
+      const mount = join(folder.dir, `small-disk${defaultChunks ? '-threads' : ''}`);
+      assert.ok(mountTmpfs(mount, 256 * 1024));
+      mounts.push(mount);
+      const s = mergeScenario(join(folder.dir, `full${defaultChunks ? '-threads' : ''}`), join(mount, 'out', 'merged.safetensors'));
+      const before = digests([s.base, ...s.models]);
+      const error = await rejection(runMergeJob(s.configFile, { defaultChunks }), t);
+      assert.ok(error instanceof AwdError, String(error));
+      assert.match(error.message, /ENOSPC|no space/i);
+      assert.match(error.message, /Free disk space/);
+      assert.deepEqual(entriesOf(join(mount, 'out')), []);
+      assert.deepEqual(digests([s.base, ...s.models]), before);
+      remount(mount, 'size=64m');
+      await assertRerunSucceeds(s.configFile, s.outPath);
+    });
+  }
 
   void it('the output folder is read-only: the message says so, nothing left, a rerun once writable succeeds', { skip: MOUNTABLE ? false : 'mounting a tmpfs is not permitted here' }, async (t) => {
     const mount = join(folder.dir, 'ro-disk');
