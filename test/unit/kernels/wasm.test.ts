@@ -94,11 +94,14 @@ void test('the committed kernelsWasm.ts is the compilation of assembly/kernels.t
   assert.equal(r.status, 0, r.stderr + r.stdout);
 });
 
-void test('WASM TIES elect/merge is bit-identical to the JS reference (ties, zeros, negative weights, tails)', () => {
+void test('WASM TIES elect/merge is bit-identical to the JS reference (ties, zeros, NaN/Inf, negative weights, tails)', () => {
   for (const [K, n, normalize] of [[1, 1027, true], [2, 8193, false], [8, 20001, true], [9, 4099, false]] as const) {
     const r = rng(7 * K + n);
     const rows = Array.from({ length: K }, () => fill(n, () => (r() < 0.5 ? 0 : r() < 0.5 ? 0.25 : r() - 0.5)));
     const w = Array.from({ length: K }, (_, i) => (i === 1 ? -0.5 : 0.2 + r()));
+    // Non-finite entries and signed zeros (sums that are NaN or ±Inf, entries that are): the elect's comparisons.
+    const special = [NaN, Infinity, -Infinity, -0, 0];
+    for (let e = 0; e < n; e += 97) rows[e % K]![e] = special[(e / 97) % special.length]!;
     const ref = new Float32Array(n);
     tiesMergeChunkJs(rows, w, normalize, ref);
     const out = new Float32Array(n);
