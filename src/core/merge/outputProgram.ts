@@ -42,8 +42,8 @@ export interface OutputProgramInputs {
   /** Float32 in WASM memory: room for K thresholds per merged tensor (in `tensorIndex` order), for TIES. */
   thresholdTable: Float32Array;
   /**
-   * Where a float32 output tensor's bytes from `byteStart` go in the output file (the writer's directTarget):
-   * the thread that computed a chunk then writes it there itself. Undefined: the caller writes every chunk.
+   * Where an output tensor's bytes from `byteStart` go in the output file (the writer's directTarget): the thread
+   * that computed a float32 or bfloat16 chunk then writes it there itself. Undefined: the caller writes every chunk.
    */
   directTarget?: (name: string, byteStart: number) => { fd: number; position: number } | undefined;
 }
@@ -78,7 +78,8 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
   merged.forEach((name, i) => table.set((method === 'task_arithmetic' ? p.taCoefficients.get(name) : p.awdCoefficients.get(name)) ?? new Float64Array(K), i * K));
   table.set(plan.weights, merged.length * K);
   /** Merged tensors the threads write themselves, by output dtype (float32, or bfloat16 encoded in place). */
-  const directOutput = new Map(plan.tensors.filter((t) => t.action === 'merge' && (t.outDtype === 'F32' || t.outDtype === 'BF16')).map((t) => [t.name, t.outDtype]));
+  const directOutput = new Map<string, 'F32' | 'BF16'>();
+  for (const t of plan.tensors) if (t.action === 'merge' && (t.outDtype === 'F32' || t.outDtype === 'BF16')) directOutput.set(t.name, t.outDtype);
   const coefficients = (name: string): number => table.byteOffset + tensorIndex.get(name)! * K * 8;
   const weights = table.byteOffset + merged.length * K * 8;
   // TIES's thresholds as trimBelow takes them: the smallest float32 at least the exact threshold.
@@ -92,8 +93,8 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
     return { delta: at, m: at + chunk * 4, out: at + 2 * chunk * 4, states, counts: states + STATE_BYTES * Math.ceil(chunk / STATISTICS_BLOCK) };
   };
 
-  /** Items whose program encodes the output row to bfloat16 in place. */
-  const encodedItems = new WeakSet<ChunkItem>();
+  /** Items whose program writes the output row itself, by the dtype it writes (bfloat16: encoded in place first). */
+  const writtenAs = new WeakMap<ChunkItem, 'F32' | 'BF16'>();
   const ops = (item: ChunkItem, slot: number, c: InputChunk): ChunkOp[] => {
     const n = item.end - item.start;
     const { delta, m, out, states, counts } = layout(slot);
@@ -139,14 +140,10 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
     const dtype = directOutput.get(item.name);
     const size = dtype === 'BF16' ? 2 : 4;
     const target = dtype ? p.directTarget?.(item.name, item.start * size) : undefined;
-    if (target) {
-      if (dtype === 'BF16') {
-        list.push({ fn: 'encodeBf16', args: [out, out, n] });
-        encodedItems.add(item);
-      }
+    if (dtype && target) {
+      if (dtype === 'BF16') list.push({ fn: 'encodeBf16', args: [out, out, n] });
       list.push({ fn: 'writeOut', args: [out, n * size, target.fd, target.position, counts + 4 * (K + 1)] });
-    } else {
-      new Int32Array(memory, counts + 4 * (K + 1), 1)[0] = 0;
+      writtenAs.set(item, dtype);
     }
     return list;
   };
@@ -162,9 +159,11 @@ export function outputProgram(p: OutputProgramInputs): OutputProgram {
       pipeline.screen(item.name, c);
     }
     const blockSums = Array.from({ length: Math.ceil(n / STATISTICS_BLOCK) }, (_, b) => combineLanes(new Float64Array(memory, states + STATE_BYTES * b, 19)));
-    if (new Int32Array(memory, counts + 4 * (K + 1), 1)[0] === 1) return { blockSums, written: true };
+    // The write's result in the slot is this item's only when its program had a writeOut.
+    const dtype = writtenAs.get(item);
+    if (dtype && new Int32Array(memory, counts + 4 * (K + 1), 1)[0] === 1) return { blockSums, written: true };
     // Not written by the program: a row it encoded to bfloat16 goes raw, any other row as float32.
-    return encodedItems.has(item) ? { blockSums, written: false, encoded: new Uint8Array(memory, out, n * 2) } : { blockSums, written: false, result: new Float32Array(memory, out, n) };
+    return dtype === 'BF16' ? { blockSums, written: false, encoded: new Uint8Array(memory, out, n * 2) } : { blockSums, written: false, result: new Float32Array(memory, out, n) };
   };
 
   return { ops, finish };
