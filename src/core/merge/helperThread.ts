@@ -253,11 +253,9 @@ type ItemRunner = (k: unknown, buffer: SharedArrayBuffer, tasks: Float64Array, a
 /** ITEM_RUNNER on this thread (our own constant source, the very text the helper runs). */
 const runItemHere = new Function(`${ITEM_RUNNER}; return runItem;`)() as ItemRunner;
 
-/** Numbers an item takes in the encoding below. */
-function encodedLength(item: { reads: readonly RawRead[]; ops?: readonly ChunkOp[] }): number {
-  let n = 1 + 5 * item.reads.length + 1;
-  for (const op of item.ops ?? []) n += 2 + op.args.length;
-  return n;
+/** Numbers a list of reads takes in the encoding below. */
+function readsLength(reads: readonly RawRead[]): number {
+  return 1 + 5 * reads.length;
 }
 
 /** Writes reads at `t` of `tasks` as the runner reads them: [reads, (fd, position, bytes, dest, bf16)…]. */
@@ -283,7 +281,10 @@ const FUNCTION_INDEX = new Map<ChunkFunction, number>(CHUNK_FUNCTIONS.map((f, i)
 function encodePrograms(items: readonly ChunkProgram[]): { tasks: Float64Array; offsets: Float64Array } {
   const offsets = new Float64Array(items.length);
   let total = 0;
-  for (const item of items) total += encodedLength(item);
+  for (const item of items) {
+    total += readsLength(item.reads) + 1;
+    for (const op of item.ops) total += 2 + op.args.length;
+  }
   const tasks = new Float64Array(total);
   let t = 0;
   items.forEach((item, r) => {
@@ -366,7 +367,7 @@ class HelperThread {
     const failedBuffer = new SharedArrayBuffer(Math.max(1, items.length));
     const failed = new Uint8Array(failedBuffer);
     let total = 1;
-    for (const reads of items) total += 1 + 5 * reads.length;
+    for (const reads of items) total += readsLength(reads);
     const tasks = new Float64Array(total);
     tasks[0] = items.length;
     let t = 1;

@@ -7,7 +7,11 @@
  */
 import { wasmKernels } from '../kernels/wasm';
 
-const BUCKETS = 1 << 16;
+/** Buckets of a magnitude histogram: one per value of 16 bits of a pattern (the high half, or the low half). */
+export const HISTOGRAM_BUCKETS = 1 << 16;
+/** The buckets the high 16 bits can reach: the pattern's sign bit is cleared, so they stay below 2^15. */
+export const HIGH_BUCKETS = 1 << 15;
+const BUCKETS = HISTOGRAM_BUCKETS;
 
 /**
  * The WASM kernel (kernels/wasm.ts magnitudeHistogram: the same counts) pays from this many elements on: each

@@ -12,12 +12,8 @@
  */
 import type { ChunkItem, InputChunk } from './chunkReader';
 import type { ChunkOp } from './helperThread';
-import { MagnitudeThreshold } from './magnitude';
+import { HIGH_BUCKETS, HISTOGRAM_BUCKETS as LOW_BUCKETS, MagnitudeThreshold } from './magnitude';
 import type { NonFiniteCheckingPipeline } from './nonFiniteGuard';
-
-/** Buckets of pass 1 (high 16 bits of a pattern whose sign bit is clear) and of pass 2 (low 16 bits). */
-const HIGH_BUCKETS = 32768;
-const LOW_BUCKETS = 65536;
 
 /** Float32 slots the histograms of modelThresholdPasses take: two threads × K models × 65536 uint64. */
 export function histogramFloats(K: number): number {

@@ -18,10 +18,11 @@ import type { Checkpoint } from '../formats/types';
 import type { ChunkItem, InputChunk } from './chunkReader';
 import type { ChunkOp } from './helperThread';
 import type { NonFiniteCheckingPipeline } from './nonFiniteGuard';
+import { HIGH_BUCKETS } from './magnitude';
 
 /**
  * Candidates one model may keep per chunk in its slot (a quarter of a 131072-element chunk). The sample pass
- * keeps each model's histogram (BUCKETS uint32) in the same area, so this is at least BUCKETS.
+ * keeps each model's histogram (HIGH_BUCKETS uint32) in the same area, so this is at least HIGH_BUCKETS.
  */
 export const CANDIDATES_PER_CHUNK = 32768;
 /** Candidates one model may collect per tensor before the tensor goes to the histogram passes. */
@@ -30,8 +31,6 @@ const CANDIDATES_PER_TENSOR = 1 << 22;
 // its size up to tens of KiB: 128 slices of 1024 took twice the time for the same sample size).
 const SLICES = 64;
 const SLICE = 2048;
-/** Buckets of a sample's histogram (magnitudeHistogram, high 16 bits of a pattern whose sign bit is clear). */
-const BUCKETS = 32768;
 
 /** What the pass needs to know of one tensor. */
 export interface ThresholdTensor {
@@ -77,7 +76,7 @@ function fixedBracket(n: number, density: number): Bracket | undefined {
 }
 
 /**
- * The bracket of a tensor of n elements from the histogram of its sample's m patterns (BUCKETS counts, bucket b
+ * The bracket of a tensor of n elements from the histogram of its sample's m patterns (HIGH_BUCKETS counts, bucket b
  * holding the patterns b·65536 … b·65536 + 65535): from the bucket of the sample's rank (1 − k/n)·m − d to the
  * bucket of rank (1 − k/n)·m + d, whole buckets.
  */
@@ -94,7 +93,7 @@ export function bracketFromHistogram(histogram: Uint32Array, m: number, n: numbe
   /** The bucket holding rank r (0-based, ascending) of the sample. */
   const bucketOf = (r: number): number => {
     let b = 0;
-    for (let before = 0; b < BUCKETS - 1 && before + histogram[b]! <= r; b++) before += histogram[b]!;
+    for (let before = 0; b < HIGH_BUCKETS - 1 && before + histogram[b]! <= r; b++) before += histogram[b]!;
     return b;
   };
   return {
@@ -272,14 +271,15 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     const n = byName.get(item.name)!.elements;
     chunk.models.forEach((row, i) => {
       if (fixedBracket(n, densities[i]!)) return;
-      list.push({ fn: 'fill0', args: [histogramOf(slot, i), BUCKETS * 4] }, { fn: 'magnitudeHistogram', args: [row.byteOffset, item.end - item.start, -1, histogramOf(slot, i)] });
+      list.push({ fn: 'fill0', args: [histogramOf(slot, i), HIGH_BUCKETS * 4] }, { fn: 'magnitudeHistogram', args: [row.byteOffset, item.end - item.start, -1, histogramOf(slot, i)] });
     });
     return list;
   };
   for await (const { item, slot } of pipeline.runPrograms(sampleItems, sampleOps, (it) => sampleRanges(byName.get(it.name)!.elements, slices))) {
     const t = byName.get(item.name)!;
     const m = item.end - item.start;
-    const brackets = models.map((_, i) => fixedBracket(t.elements, densities[i]!) ?? bracketFromHistogram(new Uint32Array(memory, histogramOf(slot, i), BUCKETS), m, t.elements, densities[i]!));
+    // (A model with a fixed bracket has no histogram; bracketFromHistogram returns before reading it.)
+    const brackets = models.map((_, i) => bracketFromHistogram(new Uint32Array(memory, histogramOf(slot, i), HIGH_BUCKETS), m, t.elements, densities[i]!));
     searches.set(t.name, new TensorSearch(brackets, pool));
   }
   const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {

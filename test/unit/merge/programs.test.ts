@@ -75,6 +75,19 @@ async function run(configFile: string, threads: boolean, opts: RunMergeOptions =
   }
 }
 
+/** Runs `run` with the WASM kernels and an arena of `bytes` for `maxRows` rows, released afterwards. */
+function withArena(bytes: number, maxRows: number, run: (k: NonNullable<ReturnType<typeof wasmKernels>>, arena: NonNullable<ReturnType<typeof openArena>>) => void): void {
+  const k = wasmKernels();
+  assert.ok(k);
+  const arena = openArena(bytes, maxRows);
+  assert.ok(arena);
+  try {
+    run(k, arena);
+  } finally {
+    arena.release();
+  }
+}
+
 const AWD = { alpha: 0.1, learning_rate: 0.05, iterations: 40 };
 const CASES: [string, Record<string, unknown>][] = [
   ['task arithmetic', { merge_method: 'task_arithmetic', parameters: { lambda: 0.6 } }],
@@ -340,12 +353,8 @@ void test('selectRank finds the value of each rank, duplicates included', () => 
   }
 });
 
-void test('the addScaled and bracketCount kernels match their JS definitions', () => {
-  const k = wasmKernels();
-  assert.ok(k);
-  const arena = openArena(4 << 20, 4);
-  assert.ok(arena);
-  try {
+void test('the addScaled and bracketCount kernels match their JS definitions', () =>
+  withArena(4 << 20, 4, (k, arena) => {
     const random = seededRandom(12);
     const n = 10_003;
     const base = arena.floats(n);
@@ -385,17 +394,11 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
       assert.equal(r[1], inside.length, 'inside');
       assert.deepEqual([...new Int32Array(cand.buffer, cand.byteOffset, Math.min(cap, inside.length))], inside.slice(0, cap), `candidates, cap ${cap}`);
     }
-  } finally {
-    arena.release();
-  }
-});
+  }),
+);
 
-void test('the fused TIES kernel gives the bits of the calls it replaces (τ, trim, merge), and leaves τ\' in the rows', () => {
-  const k = wasmKernels();
-  assert.ok(k);
-  const arena = openArena(16 << 20, 8);
-  assert.ok(arena);
-  try {
+void test('the fused TIES kernel gives the bits of the calls it replaces (τ, trim, merge), and leaves τ\' in the rows', () =>
+  withArena(16 << 20, 8, (k, arena) => {
     const x = k.exports as unknown as Record<string, (...a: number[]) => void>;
     const random = seededRandom(21);
     for (const [K, n] of [[3, 10_003], [8, 4097], [1, 6]] as const) {
@@ -436,7 +439,5 @@ void test('the fused TIES kernel gives the bits of the calls it replaces (τ, tr
         }
       }
     }
-  } finally {
-    arena.release();
-  }
-});
+  }),
+);
