@@ -2,7 +2,7 @@
 // and raw writes, sharding with an index, metadata given at finish (in place and by rewrite), and clean failure.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AwdError } from '../../../src/core/errors';
 import { float32ToBf16Bits, float32ToF16Bits } from '../../../src/core/formats/dtypes';
@@ -141,6 +141,44 @@ void describe('safetensors writer: sharding and metadata', () => {
     assert.deepEqual(second.metadata, { m: '1' });
     assert.deepEqual([...(await second.readFloat32('c', 0, 3))], [99, 100, 101]);
     await second.close();
+  });
+
+  void it('replaces existing outputs (shards and index) whole, and lets go of the replaced files once done', async () => {
+    const folder = freshFolder();
+    const target = join(folder, 'model.safetensors');
+    const plan: PlannedTensor[] = [
+      { name: 'a', dtype: 'F32', shape: [30] },
+      { name: 'b', dtype: 'F32', shape: [30] },
+    ];
+    const run = async (offset: number): Promise<string[]> => {
+      const w = await createSafetensorsWriter(target, plan, { shardSize: 100 });
+      for (const t of plan) await w.writeFloat32(t.name, Float32Array.from({ length: 30 }, (_, i) => i + offset));
+      return w.finish();
+    };
+    /** Descriptors of this process on files that are gone (a replaced file held open). */
+    const deletedOpen = (): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const link = readlinkSync(`/proc/self/fd/${fd}`);
+          return link.startsWith(folder) && link.endsWith('(deleted)') ? [link] : [];
+        } catch {
+          return [];
+        }
+      });
+    const first = await run(0);
+    const files = await run(1000);
+    assert.deepEqual(files, first);
+    for (const [shard, name] of [[files[0]!, 'a'], [files[1]!, 'b']] as const) {
+      const c = await openSafetensors(shard);
+      assert.deepEqual([...(await c.readFloat32(name, 0, 3))], [1000, 1001, 1002]);
+      await c.close();
+    }
+    assert.deepEqual(readdirSync(folder).filter((n) => n.includes('.tmp-')), []);
+    if (process.platform === 'linux') {
+      // The replaced files were held open across the renames; those descriptors close in the background.
+      for (let i = 0; i < 50 && deletedOpen().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(deletedOpen(), []);
+    }
   });
 
   void it('writes metadata given at finish into the reserved room, in place', async () => {
