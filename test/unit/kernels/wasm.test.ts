@@ -66,6 +66,22 @@ void test('WASM Gram (float32 partials, and exact) against the float64 reference
   }
 });
 
+void test('WASM Gram of differences gives the bits of the Gram of the float32 differences (its own tiling), K = 1..12', () => {
+  const w = kernels!;
+  for (let K = 1; K <= 12; K++) {
+    const r = rng(100 + K);
+    const n = 1000 + 37 * K;
+    const rows = Array.from({ length: K }, () => fill(n, () => r() - 0.5 + (r() < 0.02 ? 30 : 0)));
+    const base = fill(n, () => 1 + r());
+    const differences = rows.map((row) => row.map((x, e) => Math.fround(x - base[e]!)));
+    const fromRows = new Float64Array(K * K);
+    w.gram(differences, undefined, fromRows);
+    const fromModels = new Float64Array(K * K);
+    w.gram(rows, base, fromModels);
+    assert.deepEqual([...fromModels], [...fromRows], `K=${K}`);
+  }
+});
+
 void test('WASM weighted sum of differences is bit-identical to the JS reference (tails, blocks, K = 1..12)', () => {
   const w = kernels!;
   for (const [K, n] of [[1, 3], [2, 8191], [7, 8197], [12, 20003]] as const) {
