@@ -132,8 +132,10 @@ export function gramUpper(rows: usize, K: i32, n: i32, stride: usize, gram: usiz
 // entry is summed exactly as gramBlock sums it (the same products, lanes and order), so the bits are the same.
 const TAU_STRIDE: usize = 512;
 
+// A tile of rows i, i + 1 against `cols` (2 or 4, a constant at every call: inlined, the unused half goes away)
+// rows from j.
 @inline
-function tauTile24(pi: usize, pj: usize, bytes: usize, gram: usize, K: i32, i: i32, j: i32): void {
+function tauTile(pi: usize, pj: usize, bytes: usize, gram: usize, K: i32, i: i32, j: i32, cols: i32): void {
   let s0 = f32x4.splat(0);
   let s1 = f32x4.splat(0);
   let s2 = f32x4.splat(0);
@@ -153,45 +155,25 @@ function tauTile24(pi: usize, pj: usize, bytes: usize, gram: usize, K: i32, i: i
     const v1 = v128.load(b, TAU_STRIDE);
     s1 = f32x4.add(s1, f32x4.mul(x, v1));
     t1 = f32x4.add(t1, f32x4.mul(y, v1));
-    const v2 = v128.load(b, 2 * TAU_STRIDE);
-    s2 = f32x4.add(s2, f32x4.mul(x, v2));
-    t2 = f32x4.add(t2, f32x4.mul(y, v2));
-    const v3 = v128.load(b, 3 * TAU_STRIDE);
-    s3 = f32x4.add(s3, f32x4.mul(x, v3));
-    t3 = f32x4.add(t3, f32x4.mul(y, v3));
-  }
-  flushTo(gram, K, i, j, s0);
-  flushTo(gram, K, i, j + 1, s1);
-  flushTo(gram, K, i, j + 2, s2);
-  flushTo(gram, K, i, j + 3, s3);
-  if (j > i) flushTo(gram, K, i + 1, j, t0);
-  flushTo(gram, K, i + 1, j + 1, t1);
-  flushTo(gram, K, i + 1, j + 2, t2);
-  flushTo(gram, K, i + 1, j + 3, t3);
-}
-
-@inline
-function tauTile22(pi: usize, pj: usize, bytes: usize, gram: usize, K: i32, i: i32, j: i32): void {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let t0 = f32x4.splat(0);
-  let t1 = f32x4.splat(0);
-  for (let o: usize = 0; o < bytes; o += 16) {
-    const a = pi + o;
-    const b = pj + o;
-    const x = v128.load(a);
-    const y = v128.load(a, TAU_STRIDE);
-    const v0 = v128.load(b);
-    s0 = f32x4.add(s0, f32x4.mul(x, v0));
-    t0 = f32x4.add(t0, f32x4.mul(y, v0));
-    const v1 = v128.load(b, TAU_STRIDE);
-    s1 = f32x4.add(s1, f32x4.mul(x, v1));
-    t1 = f32x4.add(t1, f32x4.mul(y, v1));
+    if (cols == 4) {
+      const v2 = v128.load(b, 2 * TAU_STRIDE);
+      s2 = f32x4.add(s2, f32x4.mul(x, v2));
+      t2 = f32x4.add(t2, f32x4.mul(y, v2));
+      const v3 = v128.load(b, 3 * TAU_STRIDE);
+      s3 = f32x4.add(s3, f32x4.mul(x, v3));
+      t3 = f32x4.add(t3, f32x4.mul(y, v3));
+    }
   }
   flushTo(gram, K, i, j, s0);
   flushTo(gram, K, i, j + 1, s1);
   if (j > i) flushTo(gram, K, i + 1, j, t0);
   flushTo(gram, K, i + 1, j + 1, t1);
+  if (cols == 4) {
+    flushTo(gram, K, i, j + 2, s2);
+    flushTo(gram, K, i, j + 3, s3);
+    flushTo(gram, K, i + 1, j + 2, t2);
+    flushTo(gram, K, i + 1, j + 3, t3);
+  }
 }
 
 function gramBlockTau(tau: usize, K: i32, len: i32, gram: usize): void {
@@ -200,9 +182,9 @@ function gramBlockTau(tau: usize, K: i32, len: i32, gram: usize): void {
   for (; i + 2 <= K; i += 2) {
     const pi = tau + <usize>i * TAU_STRIDE;
     let j = i;
-    for (; j + 4 <= K; j += 4) tauTile24(pi, tau + <usize>j * TAU_STRIDE, bytes, gram, K, i, j);
+    for (; j + 4 <= K; j += 4) tauTile(pi, tau + <usize>j * TAU_STRIDE, bytes, gram, K, i, j, 4);
     if (j + 2 <= K) {
-      tauTile22(pi, tau + <usize>j * TAU_STRIDE, bytes, gram, K, i, j);
+      tauTile(pi, tau + <usize>j * TAU_STRIDE, bytes, gram, K, i, j, 2);
       j += 2;
     }
     if (j < K) {
