@@ -397,11 +397,11 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
   }),
 );
 
-void test('the fused TIES kernel gives the bits of the calls it replaces (τ, trim, merge), and leaves τ\' in the rows', () =>
+void test('the fused TIES kernel (eight elements a step, then four, then the tail) gives the bits of the calls it replaces (τ, trim, merge), and leaves τ\' in the rows', () =>
   withArena(16 << 20, 8, (k, arena) => {
     const x = k.exports as unknown as Record<string, (...a: number[]) => void>;
     const random = seededRandom(21);
-    for (const [K, n] of [[3, 10_003], [8, 4097], [1, 6]] as const) {
+    for (const [K, n] of [[3, 10_003], [8, 4097], [5, 4101], [2, 12], [1, 6]] as const) {
       const rows = arena.floats(K * n);
       const base = arena.floats(n);
       const delta = arena.floats(n);

@@ -429,6 +429,55 @@ function disjointMerge4(rows: usize, K: i32, stride: usize, o: usize, weights: u
   v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
 }
 
+// disjointMerge4 on eight elements (two quads): twice the independent chains, the same sums per element.
+@inline
+function agreeMask(total: v128, v: v128): v128 {
+  const zero = f64x2.splat(0);
+  return v128.or(v128.and(f64x2.gt(total, zero), f64x2.gt(v, zero)), v128.and(f64x2.lt(total, zero), f64x2.lt(v, zero)));
+}
+
+function disjointMerge8(rows: usize, K: i32, stride: usize, o: usize, weights: usize, normalize: i32, out: usize, ta: v128, tb: v128, tc: v128, td: v128): void {
+  const zero = f64x2.splat(0);
+  let sa = zero;
+  let sb = zero;
+  let sc = zero;
+  let sd = zero;
+  let wa = zero;
+  let wb = zero;
+  let wc = zero;
+  let wd = zero;
+  for (let i = 0; i < K; i++) {
+    const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+    const p = rows + <usize>i * stride + o;
+    const x = v128.load(p);
+    const y = v128.load(p, 16);
+    const va = f64x2.promote_low_f32x4(x);
+    const vb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
+    const vc = f64x2.promote_low_f32x4(y);
+    const vd = f64x2.promote_low_f32x4(v128.shuffle<f32>(y, y, 2, 3, 0, 1));
+    const agreeA = agreeMask(ta, va);
+    const agreeB = agreeMask(tb, vb);
+    const agreeC = agreeMask(tc, vc);
+    const agreeD = agreeMask(td, vd);
+    sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
+    sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
+    sc = f64x2.add(sc, v128.and(f64x2.mul(w, vc), agreeC));
+    sd = f64x2.add(sd, v128.and(f64x2.mul(w, vd), agreeD));
+    wa = f64x2.add(wa, v128.and(w, agreeA));
+    wb = f64x2.add(wb, v128.and(w, agreeB));
+    wc = f64x2.add(wc, v128.and(w, agreeC));
+    wd = f64x2.add(wd, v128.and(w, agreeD));
+  }
+  if (normalize) {
+    sa = v128.andnot(f64x2.div(sa, wa), f64x2.eq(wa, zero));
+    sb = v128.andnot(f64x2.div(sb, wb), f64x2.eq(wb, zero));
+    sc = v128.andnot(f64x2.div(sc, wc), f64x2.eq(wc, zero));
+    sd = v128.andnot(f64x2.div(sd, wd), f64x2.eq(wd, zero));
+  }
+  v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(sa), f32x4.demote_f64x2_zero(sb), 0, 1, 4, 5));
+  v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(sc), f32x4.demote_f64x2_zero(sd), 0, 1, 4, 5), 16);
+}
+
 /**
  * TIES elect and disjoint merge (ties.ts tiesMergeChunk, bit-identical): total = Σ_i w_i τ'_i in float64;
  * agreeing entries have the sign of total; out = Σ_agree w_i τ'_i (/ Σ_agree w_i when normalize, 0 if that is 0).
@@ -882,7 +931,41 @@ export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: us
   const zero = f64x2.splat(0);
   const hasDelta = delta != 0;
   const n4 = n & ~3;
-  for (let e = 0; e < n4; e += 4) {
+  // Eight elements a step: four independent float64 chains for the elect and eight for the merge, so that the adds'
+  // latency overlaps (each element's sums still run in the order i = 0..K−1: the same bits).
+  const n8 = n & ~7;
+  for (let e = 0; e < n8; e += 8) {
+    const o = <usize>e << 2;
+    const b = v128.load(base + o);
+    const b2 = v128.load(base + o, 16);
+    const d = hasDelta ? v128.load(delta + o) : f32x4.splat(0);
+    const d2 = hasDelta ? v128.load(delta + o, 16) : f32x4.splat(0);
+    let ta = zero;
+    let tb = zero;
+    let tc = zero;
+    let td = zero;
+    for (let i = 0; i < K; i++) {
+      const p = models + <usize>i * stride + o;
+      const t = f32x4.splat(load<f32>(thresholds + (<usize>i << 2)));
+      let x = f32x4.sub(v128.load(p), b);
+      let y = f32x4.sub(v128.load(p, 16), b2);
+      if (hasDelta) {
+        x = f32x4.sub(x, d);
+        y = f32x4.sub(y, d2);
+      }
+      x = v128.andnot(x, f32x4.lt(f32x4.abs(x), t));
+      y = v128.andnot(y, f32x4.lt(f32x4.abs(y), t));
+      v128.store(p, x);
+      v128.store(p, y, 16);
+      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+      ta = f64x2.add(ta, f64x2.mul(w, f64x2.promote_low_f32x4(x)));
+      tb = f64x2.add(tb, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1))));
+      tc = f64x2.add(tc, f64x2.mul(w, f64x2.promote_low_f32x4(y)));
+      td = f64x2.add(td, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(y, y, 2, 3, 0, 1))));
+    }
+    disjointMerge8(models, K, stride, o, weights, normalize, out, ta, tb, tc, td);
+  }
+  for (let e = n8; e < n4; e += 4) {
     const o = <usize>e << 2;
     const b = v128.load(base + o);
     const d = hasDelta ? v128.load(delta + o) : f32x4.splat(0);
