@@ -416,12 +416,13 @@ void test('the fused TIES kernel (eight elements a step, then four, then the tai
       rows[K * n - 1] = Infinity;
       const weightFloats = arena.floats(2 * K);
       const weights = new Float64Array(weightFloats.buffer, weightFloats.byteOffset, K);
-      weights.set(Array.from({ length: K }, (_, i) => [1, 0.7, 1.3, 0.2][i % 4]!));
       const thresholds = arena.floats(K);
       // A real threshold, nothing kept (Infinity), everything kept (0).
       thresholds.set(Array.from({ length: K }, (_, i) => [0.002, Infinity, 0, 0.004][i % 4]!));
       const stride = n * 4;
-      for (const withDelta of [false, true]) {
+      // Weights of every kind, and all 1 (the kernel's copy without multiplies).
+      for (const unit of [false, true]) for (const withDelta of [false, true]) {
+        weights.set(Array.from({ length: K }, (_, i) => (unit ? 1 : [1, 0.7, 1.3, 0.2][i % 4]!)));
         for (const normalize of [0, 1]) {
           const fused = arena.floats(n);
           const work = arena.floats(K * n);
@@ -434,7 +435,7 @@ void test('the fused TIES kernel (eight elements a step, then four, then the tai
           for (let i = 0; i < K; i++) x['trimBelow']!(copy.byteOffset + i * stride, n, thresholds[i]!);
           const separate = arena.floats(n);
           x['tiesMerge']!(copy.byteOffset, K, n, stride, weights.byteOffset, normalize, separate.byteOffset);
-          assert.deepEqual(new Uint32Array(fused.buffer, fused.byteOffset, n).slice(), new Uint32Array(separate.buffer, separate.byteOffset, n).slice(), `K=${K} n=${n} δ=${withDelta} normalize=${normalize}`);
+          assert.deepEqual(new Uint32Array(fused.buffer, fused.byteOffset, n).slice(), new Uint32Array(separate.buffer, separate.byteOffset, n).slice(), `K=${K} n=${n} δ=${withDelta} normalize=${normalize} unit weights=${unit}`);
           assert.deepEqual(new Uint32Array(work.buffer, work.byteOffset, K * n).slice(), new Uint32Array(copy.buffer, copy.byteOffset, K * n).slice(), 'τ\' rows');
         }
       }

@@ -429,14 +429,16 @@ function disjointMerge4(rows: usize, K: i32, stride: usize, o: usize, weights: u
   v128.store(out + o, v128.shuffle<f32>(f32x4.demote_f64x2_zero(ra), f32x4.demote_f64x2_zero(rb), 0, 1, 4, 5));
 }
 
-// disjointMerge4 on eight elements (two quads): twice the independent chains, the same sums per element.
+// disjointMerge4 on eight elements (two quads): twice the independent chains, the same sums per element; with
+// `unit` (every weight 1, a constant at each call) w·x is x.
 @inline
 function agreeMask(total: v128, v: v128): v128 {
   const zero = f64x2.splat(0);
   return v128.or(v128.and(f64x2.gt(total, zero), f64x2.gt(v, zero)), v128.and(f64x2.lt(total, zero), f64x2.lt(v, zero)));
 }
 
-function disjointMerge8(rows: usize, K: i32, stride: usize, o: usize, weights: usize, normalize: i32, out: usize, ta: v128, tb: v128, tc: v128, td: v128): void {
+@inline
+function disjointMerge8(rows: usize, K: i32, stride: usize, o: usize, weights: usize, normalize: i32, out: usize, ta: v128, tb: v128, tc: v128, td: v128, unit: bool): void {
   const zero = f64x2.splat(0);
   let sa = zero;
   let sb = zero;
@@ -447,7 +449,7 @@ function disjointMerge8(rows: usize, K: i32, stride: usize, o: usize, weights: u
   let wc = zero;
   let wd = zero;
   for (let i = 0; i < K; i++) {
-    const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+    const w = unit ? f64x2.splat(1) : f64x2.splat(load<f64>(weights + (<usize>i << 3)));
     const p = rows + <usize>i * stride + o;
     const x = v128.load(p);
     const y = v128.load(p, 16);
@@ -459,10 +461,10 @@ function disjointMerge8(rows: usize, K: i32, stride: usize, o: usize, weights: u
     const agreeB = agreeMask(tb, vb);
     const agreeC = agreeMask(tc, vc);
     const agreeD = agreeMask(td, vd);
-    sa = f64x2.add(sa, v128.and(f64x2.mul(w, va), agreeA));
-    sb = f64x2.add(sb, v128.and(f64x2.mul(w, vb), agreeB));
-    sc = f64x2.add(sc, v128.and(f64x2.mul(w, vc), agreeC));
-    sd = f64x2.add(sd, v128.and(f64x2.mul(w, vd), agreeD));
+    sa = f64x2.add(sa, v128.and(unit ? va : f64x2.mul(w, va), agreeA));
+    sb = f64x2.add(sb, v128.and(unit ? vb : f64x2.mul(w, vb), agreeB));
+    sc = f64x2.add(sc, v128.and(unit ? vc : f64x2.mul(w, vc), agreeC));
+    sd = f64x2.add(sd, v128.and(unit ? vd : f64x2.mul(w, vd), agreeD));
     wa = f64x2.add(wa, v128.and(w, agreeA));
     wb = f64x2.add(wb, v128.and(w, agreeB));
     wc = f64x2.add(wc, v128.and(w, agreeC));
@@ -920,20 +922,12 @@ export function encodeBf16(src: usize, dst: usize, n: i32): void {
   }
 }
 
-/**
- * TIES from the input rows (the output programs, merge/outputProgram.ts): τ'_i = trimBelow(fround(models_i − base)
- * [− delta], thresholds_i) (thresholds: K float32; delta: 0 for none), stored over the rows as the first loop of the
- * elect computes it, then the disjoint merge of tiesMerge: bit-identical to subtractFromRows (twice with δ),
- * trimBelow and tiesMerge called one after the other, with one pass over the rows fewer than those and base and δ
- * loaded once for all K rows.
- */
-export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: usize, base: usize, delta: usize, thresholds: usize, weights: usize, normalize: i32, out: usize): void {
+// The eight-element steps of tiesMergeOfDifferences over [0, n8); `unit` (a constant at both calls: two copies) when
+// every weight is 1, so that w·x is x and the multiplies go.
+@inline
+function tiesOfDifferences8(models: usize, K: i32, n8: i32, stride: usize, base: usize, delta: usize, thresholds: usize, weights: usize, normalize: i32, out: usize, unit: bool): void {
   const zero = f64x2.splat(0);
   const hasDelta = delta != 0;
-  const n4 = n & ~3;
-  // Eight elements a step: four independent float64 chains for the elect and eight for the merge, so that the adds'
-  // latency overlaps (each element's sums still run in the order i = 0..K−1: the same bits).
-  const n8 = n & ~7;
   for (let e = 0; e < n8; e += 8) {
     const o = <usize>e << 2;
     const b = v128.load(base + o);
@@ -957,14 +951,46 @@ export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: us
       y = v128.andnot(y, f32x4.lt(f32x4.abs(y), t));
       v128.store(p, x);
       v128.store(p, y, 16);
-      const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
-      ta = f64x2.add(ta, f64x2.mul(w, f64x2.promote_low_f32x4(x)));
-      tb = f64x2.add(tb, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1))));
-      tc = f64x2.add(tc, f64x2.mul(w, f64x2.promote_low_f32x4(y)));
-      td = f64x2.add(td, f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(y, y, 2, 3, 0, 1))));
+      const xa = f64x2.promote_low_f32x4(x);
+      const xb = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 0, 1));
+      const ya = f64x2.promote_low_f32x4(y);
+      const yb = f64x2.promote_low_f32x4(v128.shuffle<f32>(y, y, 2, 3, 0, 1));
+      if (unit) {
+        ta = f64x2.add(ta, xa);
+        tb = f64x2.add(tb, xb);
+        tc = f64x2.add(tc, ya);
+        td = f64x2.add(td, yb);
+      } else {
+        const w = f64x2.splat(load<f64>(weights + (<usize>i << 3)));
+        ta = f64x2.add(ta, f64x2.mul(w, xa));
+        tb = f64x2.add(tb, f64x2.mul(w, xb));
+        tc = f64x2.add(tc, f64x2.mul(w, ya));
+        td = f64x2.add(td, f64x2.mul(w, yb));
+      }
     }
-    disjointMerge8(models, K, stride, o, weights, normalize, out, ta, tb, tc, td);
+    disjointMerge8(models, K, stride, o, weights, normalize, out, ta, tb, tc, td, unit);
   }
+}
+
+/**
+ * TIES from the input rows (the output programs, merge/outputProgram.ts): τ'_i = trimBelow(fround(models_i − base)
+ * [− delta], thresholds_i) (thresholds: K float32; delta: 0 for none), stored over the rows as the first loop of the
+ * elect computes it, then the disjoint merge of tiesMerge: bit-identical to subtractFromRows (twice with δ),
+ * trimBelow and tiesMerge called one after the other, with one pass over the rows fewer than those and base and δ
+ * loaded once for all K rows.
+ */
+export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: usize, base: usize, delta: usize, thresholds: usize, weights: usize, normalize: i32, out: usize): void {
+  const zero = f64x2.splat(0);
+  const hasDelta = delta != 0;
+  const n4 = n & ~3;
+  // Eight elements a step: four independent float64 chains for the elect and eight for the merge, so that the adds'
+  // latency overlaps (each element's sums still run in the order i = 0..K−1: the same bits). With every weight 1
+  // (the usual case) w·τ' is τ' exactly, so that copy of the loop leaves out the multiplies.
+  const n8 = n & ~7;
+  let unit = true;
+  for (let i = 0; i < K; i++) if (load<f64>(weights + (<usize>i << 3)) != 1) unit = false;
+  if (unit) tiesOfDifferences8(models, K, n8, stride, base, delta, thresholds, weights, normalize, out, true);
+  else tiesOfDifferences8(models, K, n8, stride, base, delta, thresholds, weights, normalize, out, false);
   for (let e = n8; e < n4; e += 4) {
     const o = <usize>e << 2;
     const b = v128.load(base + o);
