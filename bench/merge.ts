@@ -8,6 +8,7 @@
 //   npm run bench -- --cases ta,ta_awd --repeat 3
 //   npm run bench -- --dtype bf16    # bfloat16 checkpoints (0.9 GB of inputs)
 import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { existsSync, mkdirSync, openSync, readSync, closeSync, writeSync, rmSync, writeFileSync, statSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMergeConfig } from '../src/core/config/load';
@@ -162,6 +163,43 @@ const CASES: Record<string, (dir: string) => Promise<string | undefined>> = {
     closeSync(fd);
     return 'floor + fsync of the output';
   },
+  /**
+   * The least a pass's reads cost on two cores: every input read once by two threads (this one and a worker started
+   * before the clock), alternating 512 KiB pieces as the passes' chunks alternate, each into one reused buffer.
+   */
+  read_2threads: async (dir) => {
+    const files = inputFiles(dir);
+    const PIECE = 512 << 10;
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { openSync, readSync, closeSync, fstatSync } = require('node:fs');
+      const buffer = new Uint8Array(${PIECE}).fill(1);
+      parentPort.postMessage('ready');
+      parentPort.once('message', () => {
+        for (const f of workerData.files) {
+          const fd = openSync(f, 'r');
+          const size = fstatSync(fd).size;
+          for (let p = ${PIECE}; p < size; p += ${2 * PIECE}) readSync(fd, buffer, 0, Math.min(${PIECE}, size - p), p);
+          closeSync(fd);
+        }
+        parentPort.postMessage('done');
+      });`;
+    const worker = new Worker(source, { eval: true, workerData: { files } });
+    await new Promise((r) => worker.once('message', r));
+    restartClock();
+    const done = new Promise((r) => worker.once('message', r));
+    worker.postMessage('go');
+    const buffer = new Uint8Array(PIECE).fill(1);
+    for (const f of files) {
+      const fd = openSync(f, 'r');
+      const size = statSync(f).size;
+      for (let p = 0; p < size; p += 2 * PIECE) readSync(fd, buffer, 0, Math.min(PIECE, size - p), p);
+      closeSync(fd);
+    }
+    await done;
+    await worker.terminate();
+    return 'two threads, 512 KiB pieces into reused buffers';
+  },
   read_floor: async (dir) => {
     const buffer = Buffer.allocUnsafe(8 << 20);
     for (const f of ['base', ...Array.from({ length: K }, (_, k) => `model${k}`)]) {
@@ -225,14 +263,20 @@ function inputFiles(dir: string): string[] {
   return ['base', ...Array.from({ length: K }, (_, k) => `model${k}`)].map((f) => join(dir, `${f}.safetensors`));
 }
 
+/** Where a case's clock started (a case may restart it once its own set-up is done). */
+const clock = { t0: 0, cpu0: process.cpuUsage() };
+function restartClock(): void {
+  clock.t0 = performance.now();
+  clock.cpu0 = process.cpuUsage();
+}
+
 async function child(caseName: string, dir: string): Promise<void> {
   const run = CASES[caseName];
   if (!run) throw new Error(`unknown case ${caseName}`);
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
+  restartClock();
   const note = await run(dir);
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  const seconds = (performance.now() - clock.t0) / 1000;
+  const cpu = process.cpuUsage(clock.cpu0);
   const result: CaseResult = { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(note ? { note } : {}) };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -250,7 +294,7 @@ async function main(): Promise<void> {
   const params = Math.round(Number(argValue('--params') ?? 50e6));
   const repeat = Number(argValue('--repeat') ?? 1);
   const cases = (
-    argValue('--cases') ?? 'read_floor,floor,floor_fsync,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare,similarity_1thread,ta_1thread,ta_awd_1thread,ties_1thread,dare_1thread'
+    argValue('--cases') ?? 'read_floor,read_2threads,floor,floor_fsync,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare,similarity_1thread,ta_1thread,ta_awd_1thread,ties_1thread,dare_1thread'
   ).split(',');
   const fresh = !existsSync(join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}`, 'complete'));
   const dir = generate(params);
