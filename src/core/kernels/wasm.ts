@@ -37,6 +37,7 @@ interface KernelExports {
   encodeBf16(src: number, dst: number, n: number): void;
   magnitudeHistogram64(row: number, n: number, bucket: number, hist: number): void;
   tiesMergeOfDifferences(models: number, K: number, n: number, stride: number, base: number, delta: number, thresholds: number, weights: number, normalize: number, out: number): void;
+  awdSolve(gram: number, K: number, alpha: number, learningRate: number, iterations: number, squared: number, a: number, loss: number, work: number): void;
 }
 
 /** Elements per row copied in per kernel call: rows of 32 KB keep a K = 9 block inside L2. */
@@ -266,6 +267,32 @@ class WasmKernels {
       }
     }
     lanes.set(this.f64(gramPtr, 2 * K * K));
+  }
+
+  /**
+   * AWD's gradient descent (assembly/kernels.ts awdSolve, bit-identical to merge/awd.ts awdDescentJs): the
+   * coefficients a and 3 float64 per iterate (total loss, orthogonality loss, ‖δ‖), iterations + 1 of them; or
+   * undefined when its scratch does not fit (below an open arena, whose reserve is at least 8 MB: ~330,000
+   * iterations; or over 32 MB of losses), and the caller runs the JS loop. Compiled ahead, it skips the JS loop's warm-up: 25–30 ms on
+   * its first call in a process here, against ~1 ms.
+   */
+  awdSolve(gram: Float64Array, K: number, alpha: number, learningRate: number, iterations: number, squared: boolean): { coefficients: Float64Array; loss: Float64Array } | undefined {
+    const lossLength = 3 * (iterations + 1);
+    // Memory grown for a run of millions of iterations would stay with the process: those run in JS.
+    if (lossLength * 8 > 32 << 20) return undefined;
+    let start: number;
+    try {
+      start = this.scratch((2 * K * K + 5 * K + lossLength) * 8 + 64);
+    } catch {
+      return undefined;
+    }
+    const gramPtr = align16(start);
+    const aPtr = gramPtr + K * K * 8;
+    const lossPtr = aPtr + K * 8;
+    const workPtr = lossPtr + lossLength * 8;
+    this.f64(gramPtr, K * K).set(gram);
+    this.k.awdSolve(gramPtr, K, alpha, learningRate, iterations, squared ? 1 : 0, aPtr, lossPtr, workPtr);
+    return { coefficients: this.f64(aPtr, K).slice(), loss: this.f64(lossPtr, lossLength).slice() };
   }
 
   /**

@@ -4,6 +4,7 @@
  * coordinates δ = Σ_k a_k τ_k, so that everything comes from the K×K Gram matrix G = T Tᵀ.
  */
 import { cosineFromGram, disentangledGram, meanAbsOffDiagonal } from '../analysis/similarity';
+import { wasmKernels } from '../kernels/wasm';
 
 /** The AWD hyper-parameters (awd.md defaults: alpha 0.1, learningRate 0.01, iterations 300, norm 'l2'). */
 export interface AwdOptions {
@@ -130,6 +131,33 @@ export function awdLossAndGradient(
   return { loss: { total: lo + opts.alpha * penalty, orthogonality: lo, deltaNorm }, gradient: g };
 }
 
+/**
+ * Plain GD a ← a − β g from a⁰ = 0 in δ-space coordinates (awd.md), in JS: the readable reference of the WASM
+ * solver (kernels/assembly/kernels.ts awdSolve), which gives the same bits.
+ */
+export function awdDescentJs(gram: ArrayLike<number>, K: number, opts: AwdOptions): { coefficients: Float64Array; loss: AwdLoss[] } {
+  const a = new Float64Array(K);
+  const loss: AwdLoss[] = [];
+  for (let it = 0; it <= opts.iterations; it++) {
+    const step = awdLossAndGradient(gram, K, a, opts);
+    loss.push(step.loss);
+    if (it === opts.iterations) break;
+    for (let k = 0; k < K; k++) a[k] = (a[k] ?? 0) - opts.learningRate * (step.gradient[k] ?? 0);
+  }
+  return { coefficients: a, loss };
+}
+
+/** The descent in WASM where it runs (the same bits as awdDescentJs), else in JS. */
+export function awdDescent(gram: Float64Array, K: number, opts: AwdOptions): { coefficients: Float64Array; loss: AwdLoss[] } {
+  const fast = wasmKernels()?.awdSolve(gram, K, opts.alpha, opts.learningRate, opts.iterations, opts.norm === 'l2_squared');
+  if (!fast) return awdDescentJs(gram, K, opts);
+  const loss: AwdLoss[] = new Array<AwdLoss>(opts.iterations + 1);
+  for (let it = 0; it <= opts.iterations; it++) {
+    loss[it] = { total: fast.loss[3 * it]!, orthogonality: fast.loss[3 * it + 1]!, deltaNorm: fast.loss[3 * it + 2]! };
+  }
+  return { coefficients: fast.coefficients, loss };
+}
+
 /** Plain GD a ← a − β g from a⁰ = 0 in δ-space coordinates (awd.md), then the diagnostics of the result. */
 export function solveAwd(gram: Float64Array, K: number, opts: AwdOptions): AwdSolution {
   if (!Number.isInteger(K) || K < 1 || gram.length !== K * K) {
@@ -141,14 +169,7 @@ export function solveAwd(gram: Float64Array, K: number, opts: AwdOptions): AwdSo
   if (!Number.isFinite(opts.alpha) || !Number.isFinite(opts.learningRate)) {
     throw new RangeError('solveAwd: alpha and learningRate must be finite numbers');
   }
-  const a = new Float64Array(K);
-  const loss: AwdLoss[] = [];
-  for (let it = 0; it <= opts.iterations; it++) {
-    const step = awdLossAndGradient(gram, K, a, opts);
-    loss.push(step.loss);
-    if (it === opts.iterations) break;
-    for (let k = 0; k < K; k++) a[k] = (a[k] ?? 0) - opts.learningRate * (step.gradient[k] ?? 0);
-  }
+  const { coefficients: a, loss } = awdDescent(gram, K, opts);
 
   const after = disentangledGram(gram, a, K);
   const cosBefore = cosineFromGram(gram, K);

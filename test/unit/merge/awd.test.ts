@@ -1,8 +1,10 @@
 // AWD solver (awd.md): the K-dimensional Gram-space GD against a full-dimensional plain-GD implementation of the
-// same objective, hand-checkable small cases, and the effective task-arithmetic coefficient identity.
+// same objective, hand-checkable small cases, the effective task-arithmetic coefficient identity, and the WASM
+// solver against the JS descent, bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { solveAwd, effectiveTaskArithmeticCoefficients, type AwdOptions } from '../../../src/core/merge/awd';
+import { solveAwd, awdDescentJs, effectiveTaskArithmeticCoefficients, type AwdOptions } from '../../../src/core/merge/awd';
+import { wasmKernels } from '../../../src/core/kernels/wasm';
 import { accumulateGramJs } from '../../../src/core/kernels/gramJs';
 import { disentangledGram } from '../../../src/core/analysis/similarity';
 
@@ -242,4 +244,40 @@ void test('disentangledGram equals the Gram of explicitly built τ_i − δ', ()
 void test('rejects a Gram matrix of the wrong size and bad options', () => {
   assert.throws(() => solveAwd(new Float64Array(5), 2, { alpha: 0.1, learningRate: 0.01, iterations: 3, norm: 'l2' }), RangeError);
   assert.throws(() => solveAwd(new Float64Array(4), 2, { alpha: 0.1, learningRate: 0.01, iterations: 1.5, norm: 'l2' }), RangeError);
+});
+
+void test('the WASM solver gives the bits of the JS descent: coefficients and every loss, K = 1..12, both norms, edge cases', () => {
+  const w = wasmKernels();
+  assert.ok(w, 'WASM kernels');
+  const cases: { name: string; gram: Float64Array; K: number }[] = [];
+  for (let K = 1; K <= 12; K++) cases.push({ name: `random K=${K}`, gram: gramOf(makeTaus(K, 64, 300 + K, 1.5)), K });
+  // Identical task vectors (all cosines 1), one all-zero task vector, every one zero, a tiny and a huge scale.
+  const same = makeTaus(1, 32, 7, 0)[0]!;
+  cases.push({ name: 'identical', gram: gramOf([same, same, same]), K: 3 });
+  cases.push({ name: 'one zero', gram: gramOf([...makeTaus(3, 32, 8, 1), new Float32Array(32)]), K: 4 });
+  cases.push({ name: 'all zero', gram: new Float64Array(9), K: 3 });
+  const base = gramOf(makeTaus(5, 40, 9, 2));
+  cases.push({ name: 'scale 1e-30', gram: base.map((x) => x * 1e-30), K: 5 });
+  cases.push({ name: 'scale 1e30', gram: base.map((x) => x * 1e30), K: 5 });
+  const settings: AwdOptions[] = [
+    { alpha: 0.1, learningRate: 0.01, iterations: 300, norm: 'l2' },
+    { alpha: 0.1, learningRate: 0.01, iterations: 300, norm: 'l2_squared' },
+    { alpha: 0, learningRate: 0.5, iterations: 40, norm: 'l2' },
+    { alpha: 3, learningRate: 0.2, iterations: 25, norm: 'l2_squared' },
+    { alpha: 0.1, learningRate: 0.01, iterations: 0, norm: 'l2' },
+  ];
+  for (const c of cases) {
+    for (const opts of settings) {
+      const js = awdDescentJs(c.gram, c.K, opts);
+      const fast = w.awdSolve(c.gram, c.K, opts.alpha, opts.learningRate, opts.iterations, opts.norm === 'l2_squared');
+      assert.ok(fast, 'the WASM solver ran');
+      const label = `${c.name}, ${JSON.stringify(opts)}`;
+      assert.deepEqual([...fast.coefficients].map(String), [...js.coefficients].map(String), `coefficients, ${label}`);
+      const jsLoss = js.loss.flatMap((l) => [l.total, l.orthogonality, l.deltaNorm]);
+      assert.equal(fast.loss.length, jsLoss.length, label);
+      for (let i = 0; i < jsLoss.length; i++) assert.ok(Object.is(fast.loss[i], jsLoss[i]), `loss ${i}: ${fast.loss[i]} vs ${jsLoss[i]}, ${label}`);
+      // solveAwd takes the WASM path here: the same coefficients as the JS descent.
+      assert.deepEqual([...solveAwd(c.gram, c.K, opts).coefficients].map(String), [...js.coefficients].map(String), `solveAwd, ${label}`);
+    }
+  }
 });

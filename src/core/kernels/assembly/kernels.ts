@@ -1025,3 +1025,102 @@ export function tiesMergeOfDifferences(models: usize, K: i32, n: i32, stride: us
     tiesMerge(models + o4, K, n - n4, stride, weights, normalize, out + o4);
   }
 }
+
+// ---- AWD's solver ----
+
+/** merge/awd.ts ZERO_NORM_REL: a norm below this fraction of the largest task-vector norm counts as zero. */
+const AWD_ZERO_NORM_REL: f64 = 1e-7;
+
+@inline
+function signOf(c: f64): f64 {
+  // Math.sign: ±1, and ±0 or NaN as they are.
+  return c > 0 ? 1 : c < 0 ? -1 : c;
+}
+
+/**
+ * AWD's gradient descent in the K-dimensional coefficient space: merge/awd.ts solveAwdJs (awdLossAndGradient and
+ * disentangledGram) operation for operation, in float64 and in the same order, so the coefficients and every
+ * loss are bit-identical to it. gram: K×K float64 (row-major); a: K float64, the result (δ = Σ_k a_k τ_k, from
+ * a = 0); loss: 3 float64 per iterate, iterations + 1 of them (total, orthogonality, ‖δ‖); work: K·K + 4·K float64.
+ * squared: the penalty is ‖δ‖² (else ‖δ‖).
+ */
+export function awdSolve(gram: usize, K: i32, alpha: f64, learningRate: f64, iterations: i32, squared: i32, a: usize, loss: usize, work: usize): void {
+  const gu = work;
+  const ga = gu + ((<usize>(K * K)) << 3);
+  const nrm = ga + ((<usize>K) << 3);
+  const b = nrm + ((<usize>K) << 3);
+  const g = b + ((<usize>K) << 3);
+  const P: f64 = <f64>(K * (K - 1)) / 2;
+  for (let k = 0; k < K; k++) store<f64>(a + ((<usize>k) << 3), 0);
+  for (let it = 0; it <= iterations; it++) {
+    // gu = disentangledGram(gram, a, K)
+    for (let i = 0; i < K; i++) {
+      let s: f64 = 0;
+      for (let k = 0; k < K; k++) s += load<f64>(gram + ((<usize>(i * K + k)) << 3)) * load<f64>(a + ((<usize>k) << 3));
+      store<f64>(ga + ((<usize>i) << 3), s);
+    }
+    let aga: f64 = 0;
+    for (let k = 0; k < K; k++) aga += load<f64>(a + ((<usize>k) << 3)) * load<f64>(ga + ((<usize>k) << 3));
+    for (let i = 0; i < K; i++) {
+      const gai = load<f64>(ga + ((<usize>i) << 3));
+      for (let j = 0; j < K; j++) {
+        store<f64>(gu + ((<usize>(i * K + j)) << 3), load<f64>(gram + ((<usize>(i * K + j)) << 3)) - gai - load<f64>(ga + ((<usize>j) << 3)) + aga);
+      }
+    }
+    let scale: f64 = 0;
+    let aL1: f64 = 0;
+    for (let k = 0; k < K; k++) {
+      scale = max<f64>(scale, load<f64>(gram + ((<usize>(k * K + k)) << 3)));
+      aL1 += abs<f64>(load<f64>(a + ((<usize>k) << 3)));
+    }
+    const zero2 = AWD_ZERO_NORM_REL * AWD_ZERO_NORM_REL * scale * (1 + aL1) * (1 + aL1);
+    for (let i = 0; i < K; i++) {
+      const n2 = load<f64>(gu + ((<usize>(i * K + i)) << 3));
+      store<f64>(nrm + ((<usize>i) << 3), n2 > zero2 ? Math.sqrt(n2) : 0);
+      store<f64>(b + ((<usize>i) << 3), 0);
+    }
+    let lo: f64 = 0;
+    for (let i = 0; i < K; i++) {
+      const ni = load<f64>(nrm + ((<usize>i) << 3));
+      if (ni == 0) continue;
+      for (let j = i + 1; j < K; j++) {
+        const nj = load<f64>(nrm + ((<usize>j) << 3));
+        if (nj == 0) continue;
+        const c = load<f64>(gu + ((<usize>(i * K + j)) << 3)) / (ni * nj);
+        lo += abs<f64>(c);
+        const s = signOf(c) / P;
+        const cross = -1 / (ni * nj);
+        store<f64>(b + ((<usize>i) << 3), load<f64>(b + ((<usize>i) << 3)) + s * (cross + c / (ni * ni)));
+        store<f64>(b + ((<usize>j) << 3), load<f64>(b + ((<usize>j) << 3)) + s * (cross + c / (nj * nj)));
+      }
+    }
+    if (P > 0) lo /= P;
+    let sumB: f64 = 0;
+    for (let i = 0; i < K; i++) sumB += load<f64>(b + ((<usize>i) << 3));
+    for (let k = 0; k < K; k++) store<f64>(g + ((<usize>k) << 3), load<f64>(b + ((<usize>k) << 3)) - load<f64>(a + ((<usize>k) << 3)) * sumB);
+    let aGa: f64 = 0;
+    for (let i = 0; i < K; i++) {
+      let s: f64 = 0;
+      for (let k = 0; k < K; k++) s += load<f64>(gram + ((<usize>(i * K + k)) << 3)) * load<f64>(a + ((<usize>k) << 3));
+      aGa += load<f64>(a + ((<usize>i) << 3)) * s;
+    }
+    const deltaNorm2: f64 = aGa > zero2 ? aGa : 0;
+    const deltaNorm = Math.sqrt(deltaNorm2);
+    let penalty: f64;
+    if (squared) {
+      penalty = deltaNorm2;
+      for (let k = 0; k < K; k++) store<f64>(g + ((<usize>k) << 3), load<f64>(g + ((<usize>k) << 3)) + 2 * alpha * load<f64>(a + ((<usize>k) << 3)));
+    } else {
+      penalty = deltaNorm;
+      if (deltaNorm > 0) {
+        for (let k = 0; k < K; k++) store<f64>(g + ((<usize>k) << 3), load<f64>(g + ((<usize>k) << 3)) + (alpha * load<f64>(a + ((<usize>k) << 3))) / deltaNorm);
+      }
+    }
+    const at = loss + ((<usize>it * 3) << 3);
+    store<f64>(at, lo + alpha * penalty);
+    store<f64>(at, lo, 8);
+    store<f64>(at, deltaNorm, 16);
+    if (it == iterations) break;
+    for (let k = 0; k < K; k++) store<f64>(a + ((<usize>k) << 3), load<f64>(a + ((<usize>k) << 3)) - learningRate * load<f64>(g + ((<usize>k) << 3)));
+  }
+}
