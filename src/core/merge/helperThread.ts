@@ -95,6 +95,12 @@ const ITEM_RUNNER = `
 const FNS = ${JSON.stringify(CHUNK_FUNCTIONS)};
 /** Argument arrays by length, reused from call to call. */
 const ARGS = [];
+/** One byte view of the pass's memory, kept while the buffer is the same (a view per read cost its GC). */
+let VIEW = null;
+function bytesOf(buffer) {
+  if (VIEW === null || VIEW.buffer !== buffer) VIEW = new Uint8Array(buffer);
+  return VIEW;
+}
 function runItem(k, buffer, tasks, at, doReads, readSync, writeSync, thread) {
   let t = at;
   const reads = tasks[t++];
@@ -107,7 +113,7 @@ function runItem(k, buffer, tasks, at, doReads, readSync, writeSync, thread) {
       try {
         while (done < bytes) {
           const n = Math.min(bytes - done, 1 << 30);
-          const got = readSync(fd, new Uint8Array(buffer, into + done, n), 0, n, position + done);
+          const got = readSync(fd, bytesOf(buffer), into + done, n, position + done);
           if (got === 0) return false;
           done += got;
         }
@@ -133,7 +139,7 @@ function runItem(k, buffer, tasks, at, doReads, readSync, writeSync, thread) {
       let done = 0;
       try {
         while (done < a[1]) {
-          const got = writeSync(a[2], new Uint8Array(buffer, a[0] + done, a[1] - done), 0, a[1] - done, a[3] + done);
+          const got = writeSync(a[2], bytesOf(buffer), a[0] + done, a[1] - done, a[3] + done);
           if (!(got > 0)) break;
           done += got;
         }
