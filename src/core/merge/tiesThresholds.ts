@@ -6,7 +6,8 @@
  * 1. A bracket per tensor and model from a sample: 64 slices of 2048 elements spread over the tensor (all of a
  *    tensor of at most 131072 elements; 32 slices with 65536-element chunks), read, turned into τ̂ and
  *    histogrammed (magnitudeHistogram: the high 16 bits of |x|'s pattern) by a chunk program per tensor on either
- *    thread; its (1 − k/n) quantile ± a generous margin, widened to whole histogram buckets.
+ *    thread; its (1 − k/n) quantile ± a generous margin, widened to whole histogram buckets (the buckets found on
+ *    that thread too, by histogramRankBuckets).
  * 2. The pass: per chunk and model, the kernel bracketCount counts the entries above the bracket and collects the
  *    bit patterns of those inside it (the same order of |x| as merge/magnitude.ts: bit patterns, sign cleared).
  * 3. Per tensor: when the k-th largest lies inside the bracket (above < k ≤ above + inside) and the inside entries
@@ -76,31 +77,50 @@ function fixedBracket(n: number, density: number): Bracket | undefined {
 }
 
 /**
- * The bracket of a tensor of n elements from the histogram of its sample's m patterns (HIGH_BUCKETS counts, bucket b
- * holding the patterns b·65536 … b·65536 + 65535): from the bucket of the sample's rank (1 − k/n)·m − d to the
- * bucket of rank (1 − k/n)·m + d, whole buckets.
+ * The sample ranks a tensor's bracket spans (n elements, a sample of m): (1 − k/n)·m ∓ d, with d a generous margin
+ * for the sample's error; undefined when the trim needs no search (fixedBracket).
  */
-export function bracketFromHistogram(histogram: Uint32Array, m: number, n: number, density: number): Bracket {
-  const fixed = fixedBracket(n, density);
-  if (fixed) return fixed;
+export function bracketRanks(m: number, n: number, density: number): { k: number; loIdx: number; hiIdx: number } | undefined {
+  if (fixedBracket(n, density)) return undefined;
   const k = Math.floor(density * n);
   const p = k / n;
   const idx = (1 - p) * m;
   // The sample's quantile is off by about sqrt(p(1 − p)m) ranks; slices are runs of neighbours, so allow more.
   const d = Math.ceil(4 * Math.sqrt(p * (1 - p) * m) + 0.001 * m + 16);
-  const loIdx = Math.floor(idx - d);
-  const hiIdx = Math.ceil(idx + d);
+  return { k, loIdx: Math.floor(idx - d), hiIdx: Math.ceil(idx + d) };
+}
+
+/**
+ * The bracket from the buckets holding the sample's ranks loIdx and hiIdx (bracketRanks): whole buckets, opened to
+ * everything below (above) when loIdx (hiIdx) falls off the sample.
+ */
+export function bracketFromBuckets(m: number, n: number, density: number, loBucket: number, hiBucket: number): Bracket {
+  const fixed = fixedBracket(n, density);
+  if (fixed) return fixed;
+  const { k, loIdx, hiIdx } = bracketRanks(m, n, density)!;
+  return {
+    lo: loIdx <= 0 ? 0 : loBucket * 65536,
+    hi: hiIdx >= m - 1 ? 0x7fffffff : hiBucket * 65536 + 65535,
+    k,
+  };
+}
+
+/**
+ * The bracket of a tensor of n elements from the histogram of its sample's m patterns (HIGH_BUCKETS counts, bucket b
+ * holding the patterns b·65536 … b·65536 + 65535): from the bucket of the sample's rank (1 − k/n)·m − d to the
+ * bucket of rank (1 − k/n)·m + d, whole buckets. The readable reference of what the sample programs compute on
+ * their threads (the kernel histogramRankBuckets finds the two buckets, bracketFromBuckets the rest).
+ */
+export function bracketFromHistogram(histogram: Uint32Array, m: number, n: number, density: number): Bracket {
+  const ranks = bracketRanks(m, n, density);
+  if (!ranks) return fixedBracket(n, density)!;
   /** The bucket holding rank r (0-based, ascending) of the sample. */
   const bucketOf = (r: number): number => {
     let b = 0;
     for (let before = 0; b < HIGH_BUCKETS - 1 && before + histogram[b]! <= r; b++) before += histogram[b]!;
     return b;
   };
-  return {
-    lo: loIdx <= 0 ? 0 : bucketOf(loIdx) * 65536,
-    hi: hiIdx >= m - 1 ? 0x7fffffff : bucketOf(hiIdx) * 65536 + 65535,
-    k,
-  };
+  return bracketFromBuckets(m, n, density, ranks.loIdx <= 0 ? 0 : bucketOf(ranks.loIdx), ranks.hiIdx >= m - 1 ? 0 : bucketOf(ranks.hiIdx));
 }
 
 /** The value of rank r (0-based, ascending) in a, reordering a: quickselect with median-of-three pivots. */
@@ -266,20 +286,30 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
   const slices = Math.min(SLICES, Math.floor(pipeline.chunkElements / SLICE));
   const sampleItems: ChunkItem[] = opts.tensors.filter((t) => t.elements > 0).map((t) => ({ name: t.name, start: 0, end: Math.min(t.elements, slices * SLICE), read: true }));
   const histogramOf = (slot: number, i: number): number => layout(slot).cand + i * CANDIDATES_PER_CHUNK * 4;
+  // Each model's sample histogrammed, then the buckets of its bracket's two ranks found, on the thread that read it:
+  // this thread only turns the two bucket numbers into the bracket.
   const sampleOps = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
     const list = taskVectorOps(item, slot, chunk);
     const n = byName.get(item.name)!.elements;
+    const m = item.end - item.start;
+    const { results } = layout(slot);
     chunk.models.forEach((row, i) => {
-      if (fixedBracket(n, densities[i]!)) return;
-      list.push({ fn: 'fill0', args: [histogramOf(slot, i), HIGH_BUCKETS * 4] }, { fn: 'magnitudeHistogram', args: [row.byteOffset, item.end - item.start, -1, histogramOf(slot, i)] });
+      const ranks = bracketRanks(m, n, densities[i]!);
+      if (!ranks) return;
+      list.push(
+        { fn: 'fill0', args: [histogramOf(slot, i), HIGH_BUCKETS * 4] },
+        { fn: 'magnitudeHistogram', args: [row.byteOffset, m, -1, histogramOf(slot, i)] },
+        { fn: 'histogramRankBuckets', args: [histogramOf(slot, i), Math.max(0, ranks.loIdx), Math.max(0, ranks.hiIdx), results + 8 * i] },
+      );
     });
     return list;
   };
   for await (const { item, slot } of pipeline.runPrograms(sampleItems, sampleOps, (it) => sampleRanges(byName.get(it.name)!.elements, slices))) {
     const t = byName.get(item.name)!;
     const m = item.end - item.start;
-    // (A model with a fixed bracket has no histogram; bracketFromHistogram returns before reading it.)
-    const brackets = models.map((_, i) => bracketFromHistogram(new Uint32Array(memory, histogramOf(slot, i), HIGH_BUCKETS), m, t.elements, densities[i]!));
+    const buckets = new Int32Array(memory, layout(slot).results, 2 * K);
+    // (A model with a fixed bracket had no histogram: bracketFromBuckets returns it without the buckets.)
+    const brackets = models.map((_, i) => bracketFromBuckets(m, t.elements, densities[i]!, buckets[2 * i]!, buckets[2 * i + 1]!));
     searches.set(t.name, new TensorSearch(brackets, pool));
   }
   const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {

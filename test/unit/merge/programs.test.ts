@@ -12,9 +12,10 @@ import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
 import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
 import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
-import { bracketFromHistogram, sampleRanges, selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
+import { bracketFromBuckets, bracketFromHistogram, bracketRanks, sampleRanges, selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
+import { HIGH_BUCKETS } from '../../../src/core/merge/magnitude';
 import { addScaledInto } from '../../../src/core/merge/methodChunk';
 import { decodeToFloat32, float32ToBf16Bits } from '../../../src/core/formats/dtypes';
 
@@ -393,6 +394,35 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
       assert.equal(r[0], [...bits].filter((b) => b > hi).length, 'above');
       assert.equal(r[1], inside.length, 'inside');
       assert.deepEqual([...new Int32Array(cand.buffer, cand.byteOffset, Math.min(cap, inside.length))], inside.slice(0, cap), `candidates, cap ${cap}`);
+    }
+  }),
+);
+
+void test('the sample programs find the bracket buckets on their thread exactly as bracketFromHistogram walks them', () =>
+  withArena(1 << 20, 2, (k, arena) => {
+    const x = k.exports as unknown as Record<string, (...a: number[]) => void>;
+    const random = seededRandom(5);
+    const histFloats = arena.floats(HIGH_BUCKETS);
+    const histogram = new Uint32Array(histFloats.buffer, histFloats.byteOffset, HIGH_BUCKETS);
+    const outFloats = arena.floats(2);
+    const out = new Int32Array(outFloats.buffer, outFloats.byteOffset, 2);
+    for (let round = 0; round < 60; round++) {
+      // Sparse, clustered or spread histograms of m patterns, some with everything in the last bucket.
+      histogram.fill(0);
+      const m = 1 + Math.floor(random() * 131072);
+      const centre = Math.floor(random() * HIGH_BUCKETS);
+      const spread = [3, 300, 30000][round % 3]!;
+      for (let e = 0; e < m; e++) {
+        const b = round % 10 === 9 ? HIGH_BUCKETS - 1 : Math.min(HIGH_BUCKETS - 1, Math.max(0, centre + Math.floor((random() - 0.5) * spread)));
+        histogram[b]!++;
+      }
+      const n = m + Math.floor(random() * 1e7);
+      for (const density of [random(), 0.2, 1e-6, 0.999999, 0, 1]) {
+        const want = bracketFromHistogram(histogram, m, n, density);
+        const ranks = bracketRanks(m, n, density);
+        if (ranks) x['histogramRankBuckets']!(histFloats.byteOffset, Math.max(0, ranks.loIdx), Math.max(0, ranks.hiIdx), outFloats.byteOffset);
+        assert.deepEqual(bracketFromBuckets(m, n, density, out[0]!, out[1]!), want, `round ${round}, m ${m}, density ${density}`);
+      }
     }
   }),
 );

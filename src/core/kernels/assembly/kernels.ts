@@ -790,6 +790,23 @@ function countLow<T>(bits: u32, bucket: i32, hist: usize, shift: usize): void {
   }
 }
 
+/** merge/magnitude.ts HIGH_BUCKETS: buckets of the sample histograms (bucket b: patterns b·65536 … b·65536 + 65535). */
+const HIGH_BUCKETS: i32 = 1 << 15;
+
+/**
+ * The buckets holding ranks lo and hi (0-based, ascending) of a sample in its HIGH_BUCKETS-bucket histogram (uint32
+ * counts), as merge/tiesThresholds.ts bucketOf walks it: the first bucket whose running count passes the rank, the
+ * last bucket at most. out: two int32.
+ */
+export function histogramRankBuckets(hist: usize, lo: i32, hi: i32, out: usize): void {
+  let before: i64 = 0;
+  let b = 0;
+  for (; b < HIGH_BUCKETS - 1 && before + <i64>load<u32>(hist + ((<usize>b) << 2)) <= <i64>lo; b++) before += <i64>load<u32>(hist + ((<usize>b) << 2));
+  store<i32>(out, b);
+  for (; b < HIGH_BUCKETS - 1 && before + <i64>load<u32>(hist + ((<usize>b) << 2)) <= <i64>hi; b++) before += <i64>load<u32>(hist + ((<usize>b) << 2));
+  store<i32>(out, b, 4);
+}
+
 /** histogramOf with uint32 counts (one call's counts, added into float64 by the caller). */
 export function magnitudeHistogram(row: usize, n: i32, bucket: i32, hist: usize): void {
   histogramOf<u32>(row, n, bucket, hist);
