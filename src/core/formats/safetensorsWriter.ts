@@ -19,7 +19,7 @@
  *   const files = await w.finish({ merge_record: '…' });
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { AwdError } from '../errors';
@@ -486,7 +486,8 @@ async function holdReplaced(paths: readonly string[]): Promise<fsp.FileHandle[]>
   const held: fsp.FileHandle[] = [];
   for (const path of paths) {
     try {
-      held.push(await fsp.open(path, 'r'));
+      // Non-blocking: a named pipe under that name would otherwise wait here for a writer.
+      held.push(await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
     } catch {
       // Nothing there (the usual first run), or not readable: the rename replaces it as it would anyway.
     }

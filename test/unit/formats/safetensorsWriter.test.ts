@@ -2,7 +2,8 @@
 // and raw writes, sharding with an index, metadata given at finish (in place and by rewrite), and clean failure.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AwdError } from '../../../src/core/errors';
 import { float32ToBf16Bits, float32ToF16Bits } from '../../../src/core/formats/dtypes';
@@ -179,6 +180,20 @@ void describe('safetensors writer: sharding and metadata', () => {
       for (let i = 0; i < 50 && deletedOpen().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(deletedOpen(), []);
     }
+  });
+
+  void it('replaces a named pipe under the output name without waiting on it', { skip: process.platform === 'win32', timeout: 10_000 }, async () => {
+    const folder = freshFolder();
+    mkdirSync(folder, { recursive: true });
+    const target = join(folder, 'model.safetensors');
+    execFileSync('mkfifo', [target]);
+    const w = await createSafetensorsWriter(target, [{ name: 'a', dtype: 'F32', shape: [4] }]);
+    await w.writeFloat32('a', Float32Array.from([1, 2, 3, 4]));
+    await w.finish();
+    assert.ok(statSync(target).isFile());
+    const c = await openSafetensors(target);
+    assert.deepEqual([...(await c.readFloat32('a', 0, 4))], [1, 2, 3, 4]);
+    await c.close();
   });
 
   void it('writes metadata given at finish into the reserved room, in place', async () => {
