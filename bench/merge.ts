@@ -7,6 +7,7 @@
 //   npm run bench -- --params 5e6    # a quick run
 //   npm run bench -- --cases ta,ta_awd --repeat 3
 //   npm run bench -- --dtype bf16    # bfloat16 checkpoints (0.9 GB of inputs)
+//   npm run bench -- --rows          # updates whose scale differs from row to row (see ROWS)
 import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { existsSync, mkdirSync, openSync, readSync, closeSync, writeSync, rmSync, writeFileSync, statSync, fsyncSync } from 'node:fs';
@@ -57,6 +58,12 @@ function toBf16(values: Float32Array): Uint16Array {
 
 /** The tensors' storage dtype (`--dtype bf16` for bfloat16 checkpoints, the usual form of fine-tuned LLMs). */
 const DTYPE = argValue('--dtype') === 'bf16' ? 'BF16' : 'F32';
+/**
+ * `--rows`: each model's own update scaled per run of 1024 elements (a matrix row) by a lognormal factor (σ = 0.5),
+ * as fine-tuning updates differ from row to row; by default every entry is alike. TIES's threshold samples see
+ * whole rows, so this is what shows whether their brackets hold on such data.
+ */
+const ROWS = process.argv.includes('--rows');
 const ELEMENT_BYTES = DTYPE === 'BF16' ? 2 : 4;
 
 function writeModel(file: string, sizes: number[], fill: (t: number, out: Float32Array) => void): void {
@@ -100,7 +107,7 @@ function noise(seed: number, scale: number, out: Float32Array, add?: Float32Arra
 }
 
 function generate(params: number): string {
-  const dir = join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}`);
+  const dir = join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}${ROWS ? '-rows' : ''}`);
   const done = join(dir, 'complete');
   if (existsSync(done)) return dir;
   mkdirSync(dir, { recursive: true });
@@ -113,7 +120,24 @@ function generate(params: number): string {
       noise(1000 + t, 0.5, base);
       const shared = new Float32Array(out.length);
       noise(5000 + t, 0.02, shared, base);
-      noise(100_000 * (k + 1) + t, 0.05, out, shared);
+      if (!ROWS) {
+        noise(100_000 * (k + 1) + t, 0.05, out, shared);
+        return;
+      }
+      noise(100_000 * (k + 1) + t, 0.05, out);
+      let x = (200_000 * (k + 1) + t) | 1;
+      for (let r = 0; r * 1024 < out.length; r++) {
+        // exp(0.5 · z), z roughly normal (sum of 4 uniforms, as noise), one per row.
+        let z = 0;
+        for (let j = 0; j < 4; j++) {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          z += (x >>> 0) / 4294967296;
+        }
+        const scale = Math.exp(0.5 * (z - 2) * Math.sqrt(3));
+        for (let e = r * 1024; e < Math.min(out.length, (r + 1) * 1024); e++) out[e] = shared[e]! + scale * out[e]!;
+      }
     });
   }
   writeFileSync(done, '');
@@ -296,7 +320,7 @@ async function main(): Promise<void> {
   const cases = (
     argValue('--cases') ?? 'read_floor,read_2threads,floor,floor_fsync,hash_only,similarity,ta_hashing,ta,ta_awd,ties,ties_model,dare,similarity_1thread,ta_1thread,ta_awd_1thread,ties_1thread,dare_1thread'
   ).split(',');
-  const fresh = !existsSync(join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}`, 'complete'));
+  const fresh = !existsSync(join(DATA, `p${params}${DTYPE === 'BF16' ? '-bf16' : ''}${ROWS ? '-rows' : ''}`, 'complete'));
   const dir = generate(params);
   // The digest cache trusts only files hashed well after their last write (digestCache.ts).
   if (fresh) await new Promise((r) => setTimeout(r, 2500));
@@ -317,7 +341,7 @@ async function main(): Promise<void> {
   const readFloor = results.get('read_floor')?.seconds;
   const ta = results.get('ta')?.seconds;
   const lines = [
-    `K = ${K} models + base, ${(params / 1e6).toFixed(1)}M ${DTYPE === 'BF16' ? 'bfloat16' : 'float32'} parameters each (${((params * ELEMENT_BYTES * (K + 1)) / 1e9).toFixed(2)} GB of inputs), page cache warm, best of ${repeat}`,
+    `K = ${K} models + base, ${(params / 1e6).toFixed(1)}M ${DTYPE === "BF16" ? "bfloat16" : "float32"} parameters each${ROWS ? " (updates scaled per row)" : ""} (${((params * ELEMENT_BYTES * (K + 1)) / 1e9).toFixed(2)} GB of inputs), page cache warm, best of ${repeat}`,
     '',
     '| case | wall (s) | CPU (s) | × I/O floor | × read floor | × TA | peak RSS (MB) | notes |',
     '|---|---:|---:|---:|---:|---:|---:|---|',

@@ -459,7 +459,7 @@ function programsPossible(plan: MergePlan): boolean {
 /** Per-slot extra bytes the program passes of a merge use (their layouts in runMerge and tiesThresholds.ts). */
 function programSlotBytes(method: MergePlan['config']['merge_method'], K: number, chunk: number, awd: boolean): number {
   const output = outputProgramBytes(K, chunk);
-  const thresholds = method === 'ties' ? chunk * 4 + K * CANDIDATES_PER_CHUNK * 4 + 8 * K + 256 : 0;
+  const thresholds = method === 'ties' ? chunk * 4 + K * CANDIDATES_PER_CHUNK * 4 + 16 * K + 256 : 0;
   return Math.max(output, thresholds, awd ? gramSlotBytes(K) : 0);
 }
 

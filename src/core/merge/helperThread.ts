@@ -60,7 +60,7 @@ export const CHUNK_FUNCTIONS = [
   'encodeBf16',
   'tiesMergeOfDifferences',
   'magnitudeHistogramLocal', // (row, n, bucket, hist, threadStride): magnitudeHistogram64 into hist + thread·threadStride
-  'histogramRankBuckets',
+  'sampleBracket',
   'writeOut', // (ptr, bytes, fd, position, resultPtr): pwrite of the bytes; int32 1 at resultPtr once written, else 0
 ] as const;
 

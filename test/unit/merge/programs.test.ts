@@ -12,7 +12,7 @@ import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
 import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
 import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
-import { bracketFromBuckets, bracketFromHistogram, bracketRanks, sampleRanges, selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
+import { bracketFromSampleResult, sampleBracketJs, sampleMargins, sampleRanges, selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { HIGH_BUCKETS } from '../../../src/core/merge/magnitude';
@@ -321,18 +321,61 @@ void test('BlockedGram gives the same bits for any split of a tensor into pieces
   }
 });
 
-void test('a sample histogram gives the bracket of whole buckets around the wanted rank', () => {
-  // 10000 sample patterns: 2500 in each of buckets 100, 200, 300, 400. density 0.5 of n = 1e6: rank 5000 of the
-  // sample ± d, d = ceil(4·sqrt(0.25·10000) + 0.001·10000 + 16) = 226: ranks 4774 and 5226, buckets 200 and 300.
-  const histogram = new Uint32Array(32768);
-  for (const b of [100, 200, 300, 400]) histogram[b] = 2500;
-  assert.deepEqual(bracketFromHistogram(histogram, 10000, 1e6, 0.5), { lo: 200 * 65536, hi: 300 * 65536 + 65535, k: 500000 });
+/** A float32 whose |x| pattern is in bucket b (high 16 bits), positive. */
+function inBucket(b: number, low = 1234): number {
+  return new Float32Array(new Uint32Array([b * 65536 + low]).buffer)[0]!;
+}
+
+void test('a sample gives the bracket of whole buckets around the wanted rank (slices alike: the independent margin)', () => {
+  // 10000 sample values in 4 slices of 2500, each slice 625 values in each of buckets 100, 200, 300, 400 (so the
+  // slices agree and the margin is independent sampling's). density 0.5 of n = 1e6: rank 5000 of the sample ± d,
+  // d = ceil(4·sqrt(0.25·10000) + 0.001·10000 + 16) = 226: ranks 4774 and 5226, buckets 200 and 300.
+  const sample = Float32Array.from({ length: 10000 }, (_, e) => inBucket([100, 200, 300, 400][e % 4]!));
+  assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.5), { lo: 200 * 65536, hi: 300 * 65536 + 65535, k: 500000 });
   // Near the ends the bracket opens to everything below / above: density 0.999 (rank 10, d = 39) and 0.001.
-  assert.deepEqual(bracketFromHistogram(histogram, 10000, 1e6, 0.999), { lo: 0, hi: 100 * 65536 + 65535, k: 999000 });
-  assert.deepEqual(bracketFromHistogram(histogram, 10000, 1e6, 0.001), { lo: 400 * 65536, hi: 0x7fffffff, k: 1000 });
+  assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.999), { lo: 0, hi: 100 * 65536 + 65535, k: 999000 });
+  assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.001), { lo: 400 * 65536, hi: 0x7fffffff, k: 1000 });
   // Nothing to search: no entry kept, or every entry kept.
-  assert.equal(bracketFromHistogram(histogram, 10000, 1e6, 0).fixed, Infinity);
-  assert.equal(bracketFromHistogram(histogram, 10000, 1e6, 1).fixed, 0);
+  assert.equal(sampleBracketJs(sample, 2500, 1e6, 0).fixed, Infinity);
+  assert.equal(sampleBracketJs(sample, 2500, 1e6, 1).fixed, 0);
+  // Slices that disagree widen it: the same values, sorted so that each slice holds one bucket only.
+  const clustered = Float32Array.from(sample).sort();
+  const wide = sampleBracketJs(clustered, 2500, 1e6, 0.5);
+  assert.ok(wide.lo <= 200 * 65536 && wide.hi >= 300 * 65536 + 65535);
+});
+
+void test('the sample bracket holds the k-th largest where rows differ in scale, and stays narrow where they do not', () => {
+  const rows = 2048;
+  const cols = 1024;
+  const n = rows * cols;
+  const values = new Float32Array(n);
+  const bits = new Uint32Array(values.buffer);
+  for (const sigma of [0, 0.6]) {
+    let width = 0;
+    let cases = 0;
+    for (let seed = 0; seed < 3; seed++) {
+      const normal = gaussian(seededRandom(40 + seed));
+      for (let r = 0; r < rows; r++) {
+        const scale = Math.exp(sigma * normal());
+        for (let c = 0; c < cols; c++) values[r * cols + c] = 0.01 * scale * normal();
+      }
+      const sorted = Uint32Array.from(bits, (x) => x & 0x7fffffff).sort();
+      const ranges = sampleRanges(n);
+      const sample = Float32Array.from(ranges.flatMap(([a, b]) => [...values.subarray(a, b)]));
+      for (const density of [0.05, 0.1, 0.2, 0.5, 0.8]) {
+        const k = Math.floor(density * n);
+        const kth = sorted[n - k]!;
+        const b = sampleBracketJs(sample, 2048, n, density);
+        assert.ok(kth >= b.lo && kth <= b.hi, `σ ${sigma}, seed ${seed}, density ${density}: the k-th largest outside the bracket`);
+        let inside = 0;
+        for (const x of sorted) if (x >= b.lo && x <= b.hi) inside++;
+        width += inside / n;
+        cases++;
+      }
+    }
+    if (sigma === 0) assert.ok(width / cases < 0.02, `independent entries: the bracket holds ${(100 * width / cases).toFixed(1)} % of them`);
+    else assert.ok(width / cases < 0.12, `row scales differing: the bracket holds ${(100 * width / cases).toFixed(1)} % of the entries`);
+  }
 });
 
 void test('selectRank finds the value of each rank, duplicates included', () => {
@@ -398,30 +441,36 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
   }),
 );
 
-void test('the sample programs find the bracket buckets on their thread exactly as bracketFromHistogram walks them', () =>
-  withArena(1 << 20, 2, (k, arena) => {
+void test('the sample programs find the bracket on their thread exactly as sampleBracketJs does', () =>
+  withArena(4 << 20, 2, (k, arena) => {
     const x = k.exports as unknown as Record<string, (...a: number[]) => void>;
     const random = seededRandom(5);
+    const normal = gaussian(random);
     const histFloats = arena.floats(HIGH_BUCKETS);
-    const histogram = new Uint32Array(histFloats.buffer, histFloats.byteOffset, HIGH_BUCKETS);
-    const outFloats = arena.floats(2);
-    const out = new Int32Array(outFloats.buffer, outFloats.byteOffset, 2);
-    for (let round = 0; round < 60; round++) {
-      // Sparse, clustered or spread histograms of m patterns, some with everything in the last bucket.
-      histogram.fill(0);
-      const m = 1 + Math.floor(random() * 131072);
-      const centre = Math.floor(random() * HIGH_BUCKETS);
-      const spread = [3, 300, 30000][round % 3]!;
-      for (let e = 0; e < m; e++) {
-        const b = round % 10 === 9 ? HIGH_BUCKETS - 1 : Math.min(HIGH_BUCKETS - 1, Math.max(0, centre + Math.floor((random() - 0.5) * spread)));
-        histogram[b]!++;
+    const rowFloats = arena.floats(131072);
+    const outFloats = arena.floats(4);
+    const out = new Int32Array(outFloats.buffer, outFloats.byteOffset, 4);
+    for (let round = 0; round < 40; round++) {
+      // Samples of m values in slices of 2048 (or one slice), slices scaled alike or not, some all zero or equal.
+      const sliced = round % 4 !== 3;
+      const m = sliced ? 2048 * (1 + Math.floor(random() * 64)) : 1 + Math.floor(random() * 131072);
+      const sliceLength = sliced ? 2048 : m;
+      const sigma = [0, 0.5, 2][round % 3]!;
+      const sample = rowFloats.subarray(0, m);
+      for (let s = 0; s * sliceLength < m; s++) {
+        const scale = Math.exp(sigma * normal());
+        for (let e = s * sliceLength; e < Math.min(m, (s + 1) * sliceLength); e++) sample[e] = round === 7 ? 0 : round === 11 ? 0.5 : scale * normal();
       }
       const n = m + Math.floor(random() * 1e7);
       for (const density of [random(), 0.2, 1e-6, 0.999999, 0, 1]) {
-        const want = bracketFromHistogram(histogram, m, n, density);
-        const ranks = bracketRanks(m, n, density);
-        if (ranks) x['histogramRankBuckets']!(histFloats.byteOffset, Math.max(0, ranks.loIdx), Math.max(0, ranks.hiIdx), outFloats.byteOffset);
-        assert.deepEqual(bracketFromBuckets(m, n, density, out[0]!, out[1]!), want, `round ${round}, m ${m}, density ${density}`);
+        const want = sampleBracketJs(sample, sliceLength, n, density);
+        const margins = sampleMargins(m, n, density);
+        if (margins) {
+          new Uint32Array(histFloats.buffer, histFloats.byteOffset, HIGH_BUCKETS).fill(0);
+          x['magnitudeHistogram']!(sample.byteOffset, m, -1, histFloats.byteOffset);
+          x['sampleBracket']!(sample.byteOffset, m, sliceLength, histFloats.byteOffset, margins.idx, margins.binomial, margins.floorTerm, margins.cap, outFloats.byteOffset);
+        }
+        assert.deepEqual(bracketFromSampleResult(m, n, density, out), want, `round ${round}, m ${m}, density ${density}`);
       }
     }
   }),

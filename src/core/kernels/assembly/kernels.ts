@@ -793,18 +793,51 @@ function countLow<T>(bits: u32, bucket: i32, hist: usize, shift: usize): void {
 /** merge/magnitude.ts HIGH_BUCKETS: buckets of the sample histograms (bucket b: patterns b·65536 … b·65536 + 65535). */
 const HIGH_BUCKETS: i32 = 1 << 15;
 
-/**
- * The buckets holding ranks lo and hi (0-based, ascending) of a sample in its HIGH_BUCKETS-bucket histogram (uint32
- * counts), as merge/tiesThresholds.ts bucketOf walks it: the first bucket whose running count passes the rank, the
- * last bucket at most. out: two int32.
- */
-export function histogramRankBuckets(hist: usize, lo: i32, hi: i32, out: usize): void {
-  let before: i64 = 0;
+/** The bucket holding rank r (0-based, ascending) of a HIGH_BUCKETS-bucket histogram (uint32 counts); the last at most. */
+function rankBucket(hist: usize, r: f64): i32 {
+  let before: f64 = 0;
   let b = 0;
-  for (; b < HIGH_BUCKETS - 1 && before + <i64>load<u32>(hist + ((<usize>b) << 2)) <= <i64>lo; b++) before += <i64>load<u32>(hist + ((<usize>b) << 2));
-  store<i32>(out, b);
-  for (; b < HIGH_BUCKETS - 1 && before + <i64>load<u32>(hist + ((<usize>b) << 2)) <= <i64>hi; b++) before += <i64>load<u32>(hist + ((<usize>b) << 2));
-  store<i32>(out, b, 4);
+  for (; b < HIGH_BUCKETS - 1 && before + <f64>load<u32>(hist + ((<usize>b) << 2)) <= r; b++) before += <f64>load<u32>(hist + ((<usize>b) << 2));
+  return b;
+}
+
+/**
+ * A TIES sample's bracket (merge/tiesThresholds.ts sampleBracketJs, the same arithmetic in the same order): the
+ * sample is m values of τ̂ at row, in slices of sliceLength back to back, histogrammed in hist. The margin around
+ * the sample's rank idx is the larger of `binomial` (4 standard errors of a rank under independent sampling) and 4
+ * standard errors of the count above that rank's bucket from the slices' own counts (slices are runs of
+ * neighbours: rows of a matrix whose scales differ move together), at most `cap`; plus `floorTerm`. out: int32
+ * loIdx, hiIdx and the buckets holding them.
+ */
+export function sampleBracket(row: usize, m: i32, sliceLength: i32, hist: usize, idx: f64, binomial: f64, floorTerm: f64, cap: f64, out: usize): void {
+  const star = rankBucket(hist, Math.floor(idx));
+  const slices = (m + sliceLength - 1) / sliceLength;
+  // Σc and Σc² over the slices' counts (integers, exact in float64), then their spread.
+  let total: f64 = 0;
+  let squares: f64 = 0;
+  // |x|'s pattern ≥ star·65536 ⇔ its bucket ≥ star (signed compare: the sign bit is cleared first).
+  const limit = i32x4.splat(star << 16);
+  const magnitude = i32x4.splat(0x7fffffff);
+  for (let s = 0; s < slices; s++) {
+    const from = s * sliceLength;
+    const end = min(m, from + sliceLength);
+    let lanes = i32x4.splat(0);
+    let e = from;
+    for (; e + 4 <= end; e += 4) lanes = i32x4.sub(lanes, i32x4.ge_s(v128.and(v128.load(row + (<usize>e << 2)), magnitude), limit));
+    let c = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
+    for (; e < end; e++) if (<i32>((load<u32>(row + (<usize>e << 2)) & 0x7fffffff) >>> 16) >= star) c++;
+    total += <f64>c;
+    squares += <f64>c * <f64>c;
+  }
+  const spread = max<f64>(0, squares - (total * total) / <f64>slices);
+  const se: f64 = slices > 1 ? Math.sqrt((<f64>slices / <f64>(slices - 1)) * spread) : 0;
+  const d = Math.ceil(max<f64>(binomial, min<f64>(4 * se, cap)) + floorTerm);
+  const loIdx = Math.floor(idx - d);
+  const hiIdx = Math.ceil(idx + d);
+  store<i32>(out, <i32>loIdx);
+  store<i32>(out, <i32>hiIdx, 4);
+  store<i32>(out, loIdx <= 0 ? 0 : rankBucket(hist, loIdx), 8);
+  store<i32>(out, hiIdx >= <f64>(m - 1) ? 0 : rankBucket(hist, hiIdx), 12);
 }
 
 /** histogramOf with uint32 counts (one call's counts, added into float64 by the caller). */
