@@ -32,7 +32,7 @@ interface KernelExports {
   subtractFromRows(rows: number, K: number, n: number, stride: number, sub: number): void;
   magnitudeHistogram(row: number, n: number, bucket: number, hist: number): void;
   addScaled(out: number, base: number, m: number, n: number, scale: number): void;
-  bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
+  bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number, dense: number): void;
   decodeBf16(src: number, dst: number, n: number): void;
   encodeBf16(src: number, dst: number, n: number): void;
   magnitudeHistogram64(row: number, n: number, bucket: number, hist: number): void;

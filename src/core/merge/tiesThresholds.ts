@@ -39,13 +39,20 @@ export interface ThresholdTensor {
   elements: number;
 }
 
-/** A model's bracket in bit patterns of |x|: candidates lo ≤ a ≤ hi; `fixed` when no search is needed. */
+/**
+ * A model's bracket in bit patterns of |x|: candidates lo ≤ a ≤ hi; `fixed` when no search is needed; `dense` when
+ * the sample put more than DENSE_FRACTION of its entries inside (bracketCount then stores every quad).
+ */
 interface Bracket {
   lo: number;
   hi: number;
   k: number;
   fixed?: number;
+  dense?: boolean;
 }
+
+/** Above this fraction of a sample inside its bracket, bracketCount's per-quad branch would mostly mispredict. */
+const DENSE_FRACTION = 0.03;
 
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);
@@ -100,11 +107,14 @@ export function bracketFromSampleResult(m: number, n: number, density: number, f
   const fixed = fixedBracket(n, density);
   if (fixed) return fixed;
   const k = Math.floor(density * n);
-  return {
+  const bracket: Bracket = {
     lo: found[0]! <= 0 ? 0 : found[2]! * 65536,
     hi: found[1]! >= m - 1 ? 0x7fffffff : found[3]! * 65536 + 65535,
     k,
   };
+  // The ranks' span is what the sample holds inside, before the widening to whole buckets.
+  if (Math.min(found[1]!, m - 1) - Math.max(found[0]!, 0) > DENSE_FRACTION * m) bracket.dense = true;
+  return bracket;
 }
 
 /** The bucket holding rank r (0-based, ascending) of a histogram; the last one at most. */
@@ -349,7 +359,7 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     const search = searches.get(item.name)!;
     search.brackets.forEach((b, i) => {
       if (b.fixed !== undefined) return;
-      list.push({ fn: 'bracketCount', args: [models0 + i * stride, n, b.lo, b.hi, cand + i * CANDIDATES_PER_CHUNK * 4, CANDIDATES_PER_CHUNK, results + 8 * i] });
+      list.push({ fn: 'bracketCount', args: [models0 + i * stride, n, b.lo, b.hi, cand + i * CANDIDATES_PER_CHUNK * 4, CANDIDATES_PER_CHUNK, results + 8 * i, b.dense ? 1 : 0] });
     });
     return list;
   };

@@ -331,7 +331,8 @@ void test('a sample gives the bracket of whole buckets around the wanted rank (s
   // slices agree and the margin is independent sampling's). density 0.5 of n = 1e6: rank 5000 of the sample ± d,
   // d = ceil(4·sqrt(0.25·10000) + 0.001·10000 + 16) = 226: ranks 4774 and 5226, buckets 200 and 300.
   const sample = Float32Array.from({ length: 10000 }, (_, e) => inBucket([100, 200, 300, 400][e % 4]!));
-  assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.5), { lo: 200 * 65536, hi: 300 * 65536 + 65535, k: 500000 });
+  // (4.5 % of the sample between those ranks: bracketCount is told to expect many inside.)
+  assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.5), { lo: 200 * 65536, hi: 300 * 65536 + 65535, k: 500000, dense: true });
   // Near the ends the bracket opens to everything below / above: density 0.999 (rank 10, d = 39) and 0.001.
   assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.999), { lo: 0, hi: 100 * 65536 + 65535, k: 999000 });
   assert.deepEqual(sampleBracketJs(sample, 2500, 1e6, 0.001), { lo: 400 * 65536, hi: 0x7fffffff, k: 1000 });
@@ -412,7 +413,7 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
     base[5] = NaN;
     const exports = k.exports as unknown as {
       addScaled(o: number, b: number, m: number, n: number, s: number): void;
-      bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number): void;
+      bracketCount(row: number, n: number, lo: number, hi: number, cand: number, cap: number, result: number, dense: number): void;
     };
     for (const lambda of [1, 0.3, -2.5]) {
       exports.addScaled(out.byteOffset, base.byteOffset, m.byteOffset, n, Math.fround(lambda));
@@ -431,12 +432,14 @@ void test('the addScaled and bracketCount kernels match their JS definitions', (
     const cand = arena.floats(n);
     const result = arena.floats(2);
     for (const cap of [n, 10]) {
-      exports.bracketCount(row.byteOffset, n, lo, hi, cand.byteOffset, cap, result.byteOffset);
-      const r = new Int32Array(result.buffer, result.byteOffset, 2);
-      const inside = [...bits].filter((b) => b >= lo && b <= hi);
-      assert.equal(r[0], [...bits].filter((b) => b > hi).length, 'above');
-      assert.equal(r[1], inside.length, 'inside');
-      assert.deepEqual([...new Int32Array(cand.buffer, cand.byteOffset, Math.min(cap, inside.length))], inside.slice(0, cap), `candidates, cap ${cap}`);
+      for (const dense of [0, 1]) {
+        exports.bracketCount(row.byteOffset, n, lo, hi, cand.byteOffset, cap, result.byteOffset, dense);
+        const r = new Int32Array(result.buffer, result.byteOffset, 2);
+        const inside = [...bits].filter((b) => b >= lo && b <= hi);
+        assert.equal(r[0], [...bits].filter((b) => b > hi).length, 'above');
+        assert.equal(r[1], inside.length, 'inside');
+        assert.deepEqual([...new Int32Array(cand.buffer, cand.byteOffset, Math.min(cap, inside.length))], inside.slice(0, cap), `candidates, cap ${cap}, dense ${dense}`);
+      }
     }
   }),
 );

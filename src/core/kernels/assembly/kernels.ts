@@ -872,9 +872,10 @@ export function addScaled(out: usize, base: usize, m: usize, n: i32, scale: f32)
 /**
  * One row's part of an exact magnitude selection (merge/tiesThresholds.ts): with a = the bit pattern of |x| (sign
  * cleared; ordered as |x|, NaN above +Inf, as merge/magnitude.ts orders them), counts the a > hi into
- * result[0] and the lo ≤ a ≤ hi into result[1], storing the first `cap` of those a at cand.
+ * result[0] and the lo ≤ a ≤ hi into result[1], storing the first `cap` of those a at cand. `dense`: the caller
+ * expects many inside (only how fast, never what, it computes).
  */
-export function bracketCount(row: usize, n: i32, lo: i32, hi: i32, cand: usize, cap: i32, result: usize): void {
+export function bracketCount(row: usize, n: i32, lo: i32, hi: i32, cand: usize, cap: i32, result: usize, dense: i32): void {
   const mask = i32x4.splat(0x7fffffff);
   const vhi = i32x4.splat(hi);
   const vlo = i32x4.splat(lo - 1);
@@ -886,7 +887,9 @@ export function bracketCount(row: usize, n: i32, lo: i32, hi: i32, cand: usize, 
     const gt = i32x4.gt_s(a, vhi);
     above = i32x4.sub(above, gt);
     const inside = v128.andnot(i32x4.gt_s(a, vlo), gt);
-    if (v128.any_true(inside)) {
+    // Few entries inside (dense = 0): a quad with none skips the stores, a well-predicted branch. Many (a wide
+    // bracket): every quad stores, as the branch would be mispredicted about as often as taken.
+    if (dense || v128.any_true(inside)) {
       if (found + 4 <= cap) {
         // Branch-free compaction: every lane is stored, the cursor moves past the ones inside.
         store<i32>(cand + (<usize>found << 2), i32x4.extract_lane(a, 0));
