@@ -44,7 +44,7 @@ import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
 import { TensorStatisticsAccumulator, STATISTICS_BLOCK, type BlockSums, type TensorStatistics } from './tensorStats';
 import { helperThreads } from './helperThread';
-import { sampledThresholdPass, CANDIDATES_PER_CHUNK } from './tiesThresholds';
+import { sampledThresholdPass, candidateAreaSize, CANDIDATES_PER_CHUNK } from './tiesThresholds';
 import { histogramFloats, modelThresholdPasses } from './modelThresholds';
 import { outputProgram, outputProgramBytes } from './outputProgram';
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
@@ -136,7 +136,9 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   // Every chunk buffer of the passes in WASM memory where possible, so the kernels take them without copying.
   const mergedCount = plan.tensors.filter((t) => t.action === 'merge').length;
   const extraBytes = programs ? programSlotBytes(method, K, bufferChunk, config.awd !== undefined) : 0;
-  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 3 * K * (mergedCount + 1) + (method === 'ties' ? histogramFloats(K) : 0) + 128) * 4, K + 1);
+  /** TIES at tensor scope on both threads: its candidate lists, in the arena (tiesThresholds.ts). */
+  const candidateFloats = programs && method === 'ties' && config.parameters.trim_scope === 'tensor' ? candidateAreaSize(K).total : 0;
+  const arena = openArena((ChunkPipeline.floatsFor(base !== undefined, K, bufferChunk, extraBytes) + 3 * bufferChunk + 3 * K * (mergedCount + 1) + (method === 'ties' ? histogramFloats(K) : 0) + candidateFloats + 128) * 4, K + 1);
   const alloc = arena ?? plainFloats;
   /** Task arithmetic's coefficients per merged tensor, K float64 each, in WASM memory for the program passes. */
   const coefficientFloats = arena?.floats(2 * K * (mergedCount + 1));
@@ -145,6 +147,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const thresholdTable = arena?.floats(K * (mergedCount + 1));
   /** The two threads' magnitude histograms of TIES's per-model thresholds (modelThresholds.ts). */
   const histogramTable = method === 'ties' ? arena?.floats(histogramFloats(K)) : undefined;
+  const candidateTable = candidateFloats > 0 ? arena?.floats(candidateFloats) : undefined;
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
@@ -256,8 +259,10 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       for (const t of merged) thresholdsOf.set(t.name, thresholds);
     } else if (method === 'ties') {
       const thresholdItems = chunkItems(merged, streamChunk);
-      if (programs && coefficientTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
+      if (programs && coefficientTable && candidateTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
         log(`threshold pass: per-tensor magnitude thresholds over ${merged.length} tensors, on two threads`);
+        const { perModel } = candidateAreaSize(K);
+        const lists = new Int32Array(candidateTable.buffer, candidateTable.byteOffset, candidateFloats);
         tableAwdCoefficients(coefficientTable);
         const meter = new ProgressMeter('threshold', merged.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
         const { thresholds, unresolved } = await sampledThresholdPass(
@@ -272,6 +277,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
               memory.sample();
               throwIfCancelled(opts.signal);
             },
+            candidates: { lists: lists.subarray(0, K * perModel), perModel, scratch: lists.subarray(K * perModel) },
           },
           thresholdItems,
         );

@@ -20,6 +20,7 @@ import type { ChunkItem, InputChunk } from './chunkReader';
 import type { ChunkOp } from './helperThread';
 import type { NonFiniteCheckingPipeline } from './nonFiniteGuard';
 import { HIGH_BUCKETS } from './magnitude';
+import { wasmKernels } from '../kernels/wasm';
 
 /**
  * Candidates one model may keep per chunk in its slot (a quarter of a 131072-element chunk). The sample pass
@@ -214,26 +215,36 @@ export function selectInRange(a: Int32Array, r: number, lo: number, hi: number):
 }
 
 /**
- * Per-model candidate lists, reused from tensor to tensor: the pass consumes chunks in order, so one tensor
- * collects at a time. Fresh memory is slow to touch (a page fault per 4 KiB: ~12 µs each on the project's
- * VMs, ~0.4 ms per MiB), and growing a list per tensor touched ~66 MB of it for the benchmark's TIES merge.
+ * Per-model candidate lists in WASM memory (an arena area the merge opens for the pass), reused from tensor to
+ * tensor: the pass consumes chunks in order, so one tensor collects at a time. Chunks' candidates are copied in
+ * from their slots (a memmove), and the selection's first step runs in WASM (selectBucket): with wide brackets
+ * (rows that differ in scale) a tensor may have millions of candidates, and JS took ~13 ns each.
  */
-class CandidatePool {
-  private readonly lists: Int32Array[];
-  constructor(K: number) {
-    this.lists = Array.from({ length: K }, () => new Int32Array(0));
-  }
+export interface CandidateArea {
+  /** K lists of `perModel` int32 each, back to back, in WASM memory. */
+  lists: Int32Array;
+  perModel: number;
+  /** 65536 + 2 int32 of scratch in WASM memory: selectBucket's histogram and result. */
+  scratch: Int32Array;
+}
 
-  /** Model i's list with room for `size` entries, its first `keep` entries kept. */
-  room(i: number, size: number, keep: number): Int32Array {
-    let list = this.lists[i]!;
-    if (size > list.length) {
-      const grown = new Int32Array(Math.max(2 * list.length, size, 1024));
-      grown.set(list.subarray(0, keep));
-      list = this.lists[i] = grown;
-    }
-    return list;
-  }
+/** Int32 a candidate area needs for K models: its lists (at most 32M entries in all) and the scratch. */
+export function candidateAreaSize(K: number): { perModel: number; total: number } {
+  const perModel = Math.min(CANDIDATES_PER_TENSOR, Math.floor((32 << 20) / K));
+  return { perModel, total: K * perModel + 65536 + 2 };
+}
+
+/** selectInRange over a list in WASM memory: the bucket found and moved to the front by selectBucket, then ranked. */
+export function selectInRangeWasm(list: Int32Array, r: number, lo: number, hi: number, scratch: Int32Array): number {
+  if (list.length < 4096) return selectRank(list, r);
+  const range = hi - lo + 1;
+  let shift = 0;
+  while (range > 65536 * 2 ** shift) shift++;
+  const k = wasmKernels()!.exports as unknown as { selectBucket(list: number, len: number, r: number, lo: number, shift: number, hist: number, result: number): void };
+  k.selectBucket(list.byteOffset, list.length, r, lo, shift, scratch.byteOffset, scratch.byteOffset + 65536 * 4);
+  const found = scratch[65536]!;
+  const before = scratch[65537]!;
+  return selectRank(list.subarray(0, found), r - before);
 }
 
 /** Per-tensor state of the pass. */
@@ -244,7 +255,7 @@ class TensorSearch {
 
   constructor(
     readonly brackets: readonly Bracket[],
-    private readonly pool: CandidatePool,
+    private readonly area: CandidateArea,
   ) {
     const K = brackets.length;
     this.above = new Array<number>(K).fill(0);
@@ -255,12 +266,16 @@ class TensorSearch {
   add(i: number, above: number, found: number, chunkCandidates: Int32Array): void {
     this.above[i]! += above;
     if (this.overflow[i]) return;
-    if (found > chunkCandidates.length || this.count[i]! + found > CANDIDATES_PER_TENSOR) {
+    if (found > chunkCandidates.length || this.count[i]! + found > this.area.perModel) {
       this.overflow[i] = true;
       return;
     }
-    this.pool.room(i, this.count[i]! + found, this.count[i]!).set(chunkCandidates.subarray(0, found), this.count[i]!);
+    this.list(i).set(chunkCandidates.subarray(0, found), this.count[i]!);
     this.count[i]! += found;
+  }
+
+  private list(i: number): Int32Array {
+    return this.area.lists.subarray(i * this.area.perModel, (i + 1) * this.area.perModel);
   }
 
   /** The exact thresholds, or undefined for a model whose k-th largest was not inside its bracket. */
@@ -270,7 +285,7 @@ class TensorSearch {
       const above = this.above[i]!;
       const inside = this.count[i]!;
       if (this.overflow[i] || above >= b.k || above + inside < b.k) return undefined;
-      return floatOfBits(selectInRange(this.pool.room(i, inside, inside).subarray(0, inside), inside - (b.k - above), b.lo, b.hi));
+      return floatOfBits(selectInRangeWasm(this.list(i).subarray(0, inside), inside - (b.k - above), b.lo, b.hi, this.area.scratch));
     });
   }
 }
@@ -284,6 +299,8 @@ export interface ThresholdPassOptions {
   awd?: { of: (name: string) => Float64Array; pointer: (name: string) => number };
   /** Called after each chunk with its elements (progress, cancellation). */
   onChunk: (item: ChunkItem) => void;
+  /** Where the candidates go (candidateAreaSize), in the kernels' memory. */
+  candidates: CandidateArea;
 }
 
 /**
@@ -294,7 +311,6 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
   const { pipeline, models, densities } = opts;
   const K = models.length;
   const searches = new Map<string, TensorSearch>();
-  const pool = new CandidatePool(K);
   const memory = pipeline.slotExtra[0]!.buffer;
   /**
    * Slot layout: δ row, then K candidate areas, then int32 results (4 per model: the sample's bracket; 2 in the pass). No NaN/Inf screening here: the
@@ -348,7 +364,7 @@ export async function sampledThresholdPass(opts: ThresholdPassOptions, items: re
     const found = new Int32Array(memory, layout(slot).results, 4 * K);
     // (A model with a fixed bracket had no sample program: bracketFromSampleResult returns it without looking.)
     const brackets = models.map((_, i) => bracketFromSampleResult(m, t.elements, densities[i]!, found.subarray(4 * i, 4 * i + 4)));
-    searches.set(t.name, new TensorSearch(brackets, pool));
+    searches.set(t.name, new TensorSearch(brackets, opts.candidates));
   }
   const ops = (item: ChunkItem, slot: number, chunk: InputChunk): ChunkOp[] => {
     const n = item.end - item.start;

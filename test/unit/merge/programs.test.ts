@@ -12,7 +12,7 @@ import { planMerge, planSimilarity } from '../../../src/core/merge/plan';
 import { runMerge, type MergeResult, type RunMergeOptions } from '../../../src/core/merge/execute';
 import { analyzeSimilarity } from '../../../src/core/analysis/analyze';
 import { helperThreadFor, helperThreads, programStats } from '../../../src/core/merge/helperThread';
-import { bracketFromSampleResult, sampleBracketJs, sampleMargins, sampleRanges, selectInRange, selectRank } from '../../../src/core/merge/tiesThresholds';
+import { bracketFromSampleResult, sampleBracketJs, sampleMargins, sampleRanges, selectInRange, selectInRangeWasm, selectRank } from '../../../src/core/merge/tiesThresholds';
 import { BlockedGram } from '../../../src/core/kernels/gram';
 import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { HIGH_BUCKETS } from '../../../src/core/merge/magnitude';
@@ -378,6 +378,27 @@ void test('the sample bracket holds the k-th largest where rows differ in scale,
     else assert.ok(width / cases < 0.12, `row scales differing: the bracket holds ${(100 * width / cases).toFixed(1)} % of the entries`);
   }
 });
+
+void test('the WASM selection over candidates in the kernels\' memory gives selectInRange\'s value, every rank kind', () =>
+  withArena(8 << 20, 2, (_k, arena) => {
+    const random = seededRandom(19);
+    const scratchFloats = arena.floats(65538);
+    const scratch = new Int32Array(scratchFloats.buffer, scratchFloats.byteOffset, 65538);
+    const listFloats = arena.floats(400_000);
+    for (const [n, spread] of [[100, 50], [5000, 1 << 30], [300_000, 1000], [300_000, 1 << 24], [70_000, 3]] as const) {
+      const lo = 1 + Math.floor(random() * 1000);
+      const values = Int32Array.from({ length: n }, () => lo + Math.floor(random() * spread));
+      const sorted = Int32Array.from(values).sort();
+      const hi = lo + spread - 1;
+      for (const r of [0, n - 1, Math.floor(n / 2), Math.floor(n / 9)]) {
+        const list = new Int32Array(listFloats.buffer, listFloats.byteOffset, n);
+        list.set(values);
+        assert.equal(selectInRangeWasm(list, r, lo, hi, scratch), sorted[r], `n=${n} spread=${spread} r=${r}`);
+        assert.equal(selectInRange(Int32Array.from(values), r, lo, hi), sorted[r]);
+      }
+    }
+  }),
+);
 
 void test('selectRank finds the value of each rank, duplicates included', () => {
   const random = seededRandom(9);

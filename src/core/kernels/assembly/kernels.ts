@@ -840,6 +840,30 @@ export function sampleBracket(row: usize, m: i32, sliceLength: i32, hist: usize,
   store<i32>(out, hiIdx >= <f64>(m - 1) ? 0 : rankBucket(hist, hiIdx), 12);
 }
 
+/**
+ * The first step of merge/tiesThresholds.ts selectInRange (the same buckets and the same walk): the len values at
+ * list, all in [lo, lo + 65536·2^shift), counted into 65536 buckets of 2^shift values (hist: scratch), the bucket
+ * holding rank r found, and its values moved to the front of the list (in their order). result: int32 [how many,
+ * how many values lie in lower buckets]; the caller ranks the few at the front.
+ */
+export function selectBucket(list: usize, len: i32, r: i32, lo: i32, shift: i32, hist: usize, result: usize): void {
+  memory.fill(hist, 0, 65536 << 2);
+  for (let e = 0; e < len; e++) {
+    const p = hist + (<usize>(<u32>(load<i32>(list + (<usize>e << 2)) - lo) >>> shift) << 2);
+    store<u32>(p, load<u32>(p) + 1);
+  }
+  let bucket = 0;
+  let before = 0;
+  while (before + <i32>load<u32>(hist + (<usize>bucket << 2)) <= r) before += <i32>load<u32>(hist + (<usize>(bucket++) << 2));
+  let n = 0;
+  for (let e = 0; e < len; e++) {
+    const v = load<i32>(list + (<usize>e << 2));
+    if (<i32>(<u32>(v - lo) >>> shift) == bucket) store<i32>(list + (<usize>(n++) << 2), v);
+  }
+  store<i32>(result, n);
+  store<i32>(result, before, 4);
+}
+
 /** histogramOf with uint32 counts (one call's counts, added into float64 by the caller). */
 export function magnitudeHistogram(row: usize, n: i32, bucket: i32, hist: usize): void {
   histogramOf<u32>(row, n, bucket, hist);
