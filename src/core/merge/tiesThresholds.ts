@@ -11,7 +11,8 @@
  * 2. The pass: per chunk and model, the kernel bracketCount counts the entries above the bracket and collects the
  *    bit patterns of those inside it (the same order of |x| as merge/magnitude.ts: bit patterns, sign cleared).
  * 3. Per tensor: when the k-th largest lies inside the bracket (above < k ≤ above + inside) and the inside entries
- *    were all kept, it is found by sorting them; otherwise that tensor goes to the exact histogram passes of
+ *    were all kept, it is found among them (selectInRange: a bucket pass, in WASM, then a quickselect of the one
+ *    bucket that holds it); otherwise that tensor goes to the exact histogram passes of
  *    magnitude.ts (two more reads of that tensor alone). Either way the threshold is exact: the sample only decides
  *    how much work it takes, never the result.
  */
@@ -27,7 +28,10 @@ import { wasmKernels } from '../kernels/wasm';
  * keeps each model's histogram (HIGH_BUCKETS uint32) in the same area, so this is at least HIGH_BUCKETS.
  */
 export const CANDIDATES_PER_CHUNK = 32768;
-/** Candidates one model may collect per tensor before the tensor goes to the histogram passes. */
+/**
+ * Candidates one model may collect per tensor before the tensor goes to the histogram passes (fewer with many
+ * models: candidateAreaSize keeps the area at 32M entries in all).
+ */
 const CANDIDATES_PER_TENSOR = 1 << 22;
 // 64 slices of 2048: 131072 sample elements from 64 × 9 preads per tensor (a pread costs ~5 µs here, whatever
 // its size up to tens of KiB: 128 slices of 1024 took twice the time for the same sample size).
