@@ -72,6 +72,12 @@ export const plainFloats: FloatAllocator = {
 
 /** Float32 arrays inside WASM memory, handed out for one job; release() ends their use (see openArena). */
 export interface WasmArena extends FloatAllocator {
+  /**
+   * n floats that are neither zeroed nor counted as used: for a large area of which a job may write little (TIES's
+   * candidate lists). The caller must not read what it has not written, and reports with `used(bytes)` how far from
+   * the start it wrote, so that a later arena zeroes that much before handing it out again.
+   */
+  lazyFloats(n: number): { floats: Float32Array; used(bytes: number): void };
   /** Bytes handed out so far. */
   readonly bytes: number;
   /** Ends the arena; its arrays must not be used after this. */
@@ -164,9 +170,24 @@ class WasmKernels {
       view.subarray(0, Math.max(0, Math.min(n, Math.floor((dirtyEnd - ptr) / 4)))).fill(0);
       return view;
     };
+    const lazyFloats = (n: number): { floats: Float32Array; used(bytes: number): void } => {
+      if (!open) throw new Error('WASM arena: allocation after release');
+      const ptr = next;
+      if (ptr + n * 4 > limit) throw new Error(`WASM arena: ${n} floats do not fit the ${bytes} bytes opened`);
+      next = align64(ptr + n * 4);
+      // Not zeroed: what an earlier arena left below `touched` stays counted there, and is zeroed by whichever
+      // later floats() hands it out; above `touched` memory is zero, and stays counted as zero until `used`.
+      return {
+        floats: new Float32Array(memory.buffer, ptr, n),
+        used: (written) => {
+          this.touched = Math.max(this.touched, ptr + Math.min(written, n * 4));
+        },
+      };
+    };
     return {
       memory,
       floats,
+      lazyFloats,
       rows: (count, n) => {
         const all = floats(count * n);
         return Array.from({ length: count }, (_, i) => all.subarray(i * n, (i + 1) * n));

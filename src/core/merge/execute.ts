@@ -147,7 +147,8 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
   const thresholdTable = arena?.floats(K * (mergedCount + 1));
   /** The two threads' magnitude histograms of TIES's per-model thresholds (modelThresholds.ts). */
   const histogramTable = method === 'ties' ? arena?.floats(histogramFloats(K)) : undefined;
-  const candidateTable = candidateFloats > 0 ? arena?.floats(candidateFloats) : undefined;
+  // Large (up to 32M entries) and mostly unwritten: not zeroed, and counted as used only as far as the pass wrote.
+  const candidateTable = candidateFloats > 0 ? arena?.lazyFloats(candidateFloats) : undefined;
   let writer: SafetensorsWriter | undefined;
   let recordFile: string | undefined;
   /** Output files already renamed into place: removed again if writing the record fails, so nothing half-done stays. */
@@ -262,7 +263,9 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       if (programs && coefficientTable && candidateTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
         log(`threshold pass: per-tensor magnitude thresholds over ${merged.length} tensors, on two threads`);
         const { perModel } = candidateAreaSize(K);
-        const lists = new Int32Array(candidateTable.buffer, candidateTable.byteOffset, candidateFloats);
+        /** The selection's scratch (65536 + 2 int32) comes first in the area, then the lists. */
+        const SCRATCH = 65538;
+        const lists = new Int32Array(candidateTable.floats.buffer, candidateTable.floats.byteOffset, candidateFloats);
         tableAwdCoefficients(coefficientTable);
         const meter = new ProgressMeter('threshold', merged.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
         const { thresholds, unresolved } = await sampledThresholdPass(
@@ -277,7 +280,12 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
               memory.sample();
               throwIfCancelled(opts.signal);
             },
-            candidates: { lists: lists.subarray(0, K * perModel), perModel, scratch: lists.subarray(K * perModel) },
+            candidates: {
+              scratch: lists.subarray(0, SCRATCH),
+              lists: lists.subarray(SCRATCH, SCRATCH + K * perModel),
+              perModel,
+              used: (what) => candidateTable.used('scratch' in what ? SCRATCH * 4 : SCRATCH * 4 + what.listBytes),
+            },
           },
           thresholdItems,
         );

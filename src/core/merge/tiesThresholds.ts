@@ -230,6 +230,11 @@ export interface CandidateArea {
   perModel: number;
   /** 65536 + 2 int32 of scratch in WASM memory: selectBucket's histogram and result. */
   scratch: Int32Array;
+  /**
+   * Told how far the pass wrote (the arena's lazyFloats): the scratch, and the lists to `bytes` from their start.
+   * The scratch lies before the lists, so using it marks 256 KiB, not the whole area.
+   */
+  used(what: { scratch: true } | { listBytes: number }): void;
 }
 
 /** Int32 a candidate area needs for K models: its lists (at most 32M entries in all) and the scratch. */
@@ -276,6 +281,7 @@ class TensorSearch {
     }
     this.list(i).set(chunkCandidates.subarray(0, found), this.count[i]!);
     this.count[i]! += found;
+    this.area.used({ listBytes: (i * this.area.perModel + this.count[i]!) * 4 });
   }
 
   private list(i: number): Int32Array {
@@ -289,6 +295,7 @@ class TensorSearch {
       const above = this.above[i]!;
       const inside = this.count[i]!;
       if (this.overflow[i] || above >= b.k || above + inside < b.k) return undefined;
+      if (inside >= 4096) this.area.used({ scratch: true });
       return floatOfBits(selectInRangeWasm(this.list(i).subarray(0, inside), inside - (b.k - above), b.lo, b.hi, this.area.scratch));
     });
   }

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { wasmKernels } from '../../../src/core/kernels/wasm';
+import { openArena, wasmKernels } from '../../../src/core/kernels/wasm';
 import { accumulateGramJs, accumulateGramOfDifferencesJs } from '../../../src/core/kernels/gramJs';
 import { weightedSumOfDifferencesJs } from '../../../src/core/kernels/combineJs';
 import { float32AtLeast, tiesMergeChunkJs, trimBelow, trimBelowJs } from '../../../src/core/merge/ties';
@@ -159,4 +159,23 @@ void test('WASM trimBelow equals the JS reference, thresholds not representable 
   }
   assert.equal(float32AtLeast(0.1), Math.fround(0.1));
   assert.ok(float32AtLeast(0.3) >= 0.3 && Math.fround(float32AtLeast(0.3)) === float32AtLeast(0.3));
+});
+
+void test('an arena\'s lazy area is counted as used only as far as its user wrote: a later arena gets zeros there', () => {
+  const first = openArena(1 << 20, 4);
+  assert.ok(first);
+  const lazy = first.lazyFloats(200_000);
+  lazy.floats.fill(7, 0, 10);
+  lazy.used(10 * 4);
+  const at = lazy.floats.byteOffset;
+  first.release();
+  const second = openArena(1 << 20, 4);
+  assert.ok(second);
+  try {
+    const again = second.floats(200_000);
+    assert.equal(again.byteOffset, at, 'the same place');
+    assert.ok(again.every((x) => x === 0), 'what the lazy area wrote is zeroed for the next user, the rest was never written');
+  } finally {
+    second.release();
+  }
 });
