@@ -44,9 +44,9 @@ import { runAwd, type AwdReport } from './awdDiagnostics';
 import { ProgressMeter, throwIfCancelled, type PassPhase, type ProgressListener } from './progress';
 import { TensorStatisticsAccumulator, STATISTICS_BLOCK, type BlockSums, type TensorStatistics } from './tensorStats';
 import { helperThreads } from './helperThread';
-import { sampledThresholdPass, candidateAreaSize, CANDIDATES_PER_CHUNK } from './tiesThresholds';
+import { sampledThresholdPass, candidateArea, candidateAreaSize, CANDIDATES_PER_CHUNK } from './tiesThresholds';
 import { histogramFloats, modelThresholdPasses } from './modelThresholds';
-import { outputProgram, outputProgramBytes } from './outputProgram';
+import { outputProgram, outputProgramBytes, type FinishedChunk } from './outputProgram';
 import { weightedSumOfRows, addScaledInto, weightedAverageInto } from './methodChunk';
 import { hashFilesInBackground } from './inputHashing';
 import type { DigestCache } from './digestCache';
@@ -262,10 +262,6 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
       const thresholdItems = chunkItems(merged, streamChunk);
       if (programs && coefficientTable && candidateTable && base && pipeline.canRunPrograms(thresholdItems, programSlotBytes(method, K, streamChunk, false))) {
         log(`threshold pass: per-tensor magnitude thresholds over ${merged.length} tensors, on two threads`);
-        const { perModel } = candidateAreaSize(K);
-        /** The selection's scratch (65536 + 2 int32) comes first in the area, then the lists. */
-        const SCRATCH = 65538;
-        const lists = new Int32Array(candidateTable.floats.buffer, candidateTable.floats.byteOffset, candidateFloats);
         tableAwdCoefficients(coefficientTable);
         const meter = new ProgressMeter('threshold', merged.reduce((s, t) => s + t.elements * perElement.get(t.name)!, 0), opts.onProgress);
         const { thresholds, unresolved } = await sampledThresholdPass(
@@ -280,12 +276,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
               memory.sample();
               throwIfCancelled(opts.signal);
             },
-            candidates: {
-              scratch: lists.subarray(0, SCRATCH),
-              lists: lists.subarray(SCRATCH, SCRATCH + K * perModel),
-              perModel,
-              used: (what) => candidateTable.used('scratch' in what ? SCRATCH * 4 : SCRATCH * 4 + what.listBytes),
-            },
+            candidates: candidateArea(candidateTable, K),
           },
           thresholdItems,
         );
@@ -328,7 +319,7 @@ export async function runMerge(plan: MergePlan, opts: RunMergeOptions = {}): Pro
      * The rest of a merged chunk, whoever computed it: statistics (given, or of the float32 `row`), then the write
      * (none when the program wrote the row, raw when it encoded it), progress.
      */
-    const finishChunk = async (t: PlannedTensor, item: ChunkItem, row: { result?: Float32Array; encoded?: Uint8Array; written?: boolean }, blockSums?: readonly BlockSums[]): Promise<void> => {
+    const finishChunk = async (t: PlannedTensor, item: ChunkItem, row: Partial<Omit<FinishedChunk, 'blockSums'>>, blockSums?: readonly BlockSums[]): Promise<void> => {
       if (item.start === 0) stats = new TensorStatisticsAccumulator();
       if (blockSums) blockSums.forEach((b, i) => stats!.addBlockSums(b, Math.min(STATISTICS_BLOCK, item.end - item.start - i * STATISTICS_BLOCK)));
       else stats!.add(row.result!);

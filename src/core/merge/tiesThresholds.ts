@@ -194,8 +194,8 @@ export function selectRank(a: Int32Array, r: number): number {
   return a[r]!;
 }
 
-/** selectInRange's bucket counts, reused from call to call. */
-const histogram = new Int32Array(65536);
+/** selectInRange's bucket counts, reused from call to call (made on first use: the passes rank in WASM). */
+let histogram: Int32Array | undefined;
 
 /**
  * The value of rank r (0-based, ascending) in a (which it may reorder), whose values all lie in [lo, hi]: a histogram of 65536 buckets
@@ -207,7 +207,7 @@ export function selectInRange(a: Int32Array, r: number, lo: number, hi: number):
   const range = hi - lo + 1;
   let shift = 0;
   while (range > 65536 * 2 ** shift) shift++;
-  const counts = histogram.fill(0);
+  const counts = (histogram ??= new Int32Array(65536)).fill(0);
   for (let e = 0; e < a.length; e++) counts[(a[e]! - lo) >>> shift]!++;
   let bucket = 0;
   let before = 0;
@@ -228,19 +228,34 @@ export interface CandidateArea {
   /** K lists of `perModel` int32 each, back to back, in WASM memory. */
   lists: Int32Array;
   perModel: number;
-  /** 65536 + 2 int32 of scratch in WASM memory: selectBucket's histogram and result. */
+  /** SELECT_SCRATCH int32 in WASM memory: selectBucket's histogram and result. */
   scratch: Int32Array;
-  /**
-   * Told how far the pass wrote (the arena's lazyFloats): the scratch, and the lists to `bytes` from their start.
-   * The scratch lies before the lists, so using it marks 256 KiB, not the whole area.
-   */
+  /** Told how far the pass wrote (the arena's lazyFloats): the scratch, or the lists to `listBytes` from their start. */
   used(what: { scratch: true } | { listBytes: number }): void;
 }
+
+/** Int32 of selectBucket's scratch: its histogram and result. */
+const SELECT_SCRATCH = 65536 + 2;
 
 /** Int32 a candidate area needs for K models: its lists (at most 32M entries in all) and the scratch. */
 export function candidateAreaSize(K: number): { perModel: number; total: number } {
   const perModel = Math.min(CANDIDATES_PER_TENSOR, Math.floor((32 << 20) / K));
-  return { perModel, total: K * perModel + 65536 + 2 };
+  return { perModel, total: K * perModel + SELECT_SCRATCH };
+}
+
+/**
+ * The candidate area of K models laid out in `area` (candidateAreaSize(K).total floats from the arena's lazyFloats):
+ * the scratch first, so that using it reports 256 KiB as used rather than the whole area, then the lists.
+ */
+export function candidateArea(area: { floats: Float32Array; used(bytes: number): void }, K: number): CandidateArea {
+  const { perModel, total } = candidateAreaSize(K);
+  const all = new Int32Array(area.floats.buffer, area.floats.byteOffset, total);
+  return {
+    scratch: all.subarray(0, SELECT_SCRATCH),
+    lists: all.subarray(SELECT_SCRATCH),
+    perModel,
+    used: (what) => area.used('scratch' in what ? SELECT_SCRATCH * 4 : SELECT_SCRATCH * 4 + what.listBytes),
+  };
 }
 
 /** selectInRange over a list in WASM memory: the bucket found and moved to the front by selectBucket, then ranked. */
