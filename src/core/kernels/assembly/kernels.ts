@@ -130,6 +130,8 @@ export function gramUpper(rows: usize, K: i32, n: i32, stride: usize, gram: usiz
 // of a tile is one base pointer plus an immediate offset). Tiles of 2 rows i × 4 rows j as gramBlock, then 2 × 2 and
 // 2 × 1 for the columns left: for K = 8, 30 loads and 6 loops per 4 elements instead of gramBlock's 36 and 8. Every
 // entry is summed exactly as gramBlock sums it (the same products, lanes and order), so the bits are the same.
+// (gramBlock with these tiles and its runtime stride instead — one function for both — measured 7 % slower here:
+// 3.26 against 3.03 ns per element at K = 8, 4.84 against 4.53 at K = 9, both builds alternating in one process.)
 const TAU_STRIDE: usize = 512;
 
 // A tile of rows i, i + 1 against `cols` (2 or 4, a constant at every call: inlined, the unused half goes away)
