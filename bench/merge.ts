@@ -91,10 +91,10 @@ function writeModel(file: string, sizes: number[], fill: (t: number, out: Float3
   }
 }
 
-/** xorshift32 → roughly normal values (sum of 4 uniforms), fast enough for 450M numbers. */
-function noise(seed: number, scale: number, out: Float32Array, add?: Float32Array): void {
+/** xorshift32 from `seed`: each call a roughly normal value (the sum of 4 uniforms, less 2), mean 0, variance 1/3. */
+function roughNormals(seed: number): () => number {
   let x = seed | 1;
-  for (let e = 0; e < out.length; e++) {
+  return () => {
     let s = 0;
     for (let j = 0; j < 4; j++) {
       x ^= x << 13;
@@ -102,8 +102,14 @@ function noise(seed: number, scale: number, out: Float32Array, add?: Float32Arra
       x ^= x << 5;
       s += (x >>> 0) / 4294967296;
     }
-    out[e] = (add ? add[e]! : 0) + scale * (s - 2);
-  }
+    return s - 2;
+  };
+}
+
+/** out = add + scale · roughly normal values, fast enough for 450M numbers. */
+function noise(seed: number, scale: number, out: Float32Array, add?: Float32Array): void {
+  const next = roughNormals(seed);
+  for (let e = 0; e < out.length; e++) out[e] = (add ? add[e]! : 0) + scale * next();
 }
 
 function generate(params: number): string {
@@ -125,17 +131,10 @@ function generate(params: number): string {
         return;
       }
       noise(100_000 * (k + 1) + t, 0.05, out);
-      let x = (200_000 * (k + 1) + t) | 1;
+      const rowNormal = roughNormals(200_000 * (k + 1) + t);
       for (let r = 0; r * 1024 < out.length; r++) {
-        // exp(0.5 · z), z roughly normal (sum of 4 uniforms, as noise), one per row.
-        let z = 0;
-        for (let j = 0; j < 4; j++) {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          z += (x >>> 0) / 4294967296;
-        }
-        const scale = Math.exp(0.5 * (z - 2) * Math.sqrt(3));
+        // exp(0.5 · z), z roughly standard normal, one per row.
+        const scale = Math.exp(0.5 * rowNormal() * Math.sqrt(3));
         for (let e = r * 1024; e < Math.min(out.length, (r + 1) * 1024); e++) out[e] = shared[e]! + scale * out[e]!;
       }
     });
